@@ -1,0 +1,127 @@
+"""Wire constants of PS3.8 (Upper Layer) and PS3.7 (DIMSE), kept as data in one place."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class PDUType(IntEnum):
+    """PDU types, PS3.8 9.3.1."""
+
+    A_ASSOCIATE_RQ = 0x01
+    A_ASSOCIATE_AC = 0x02
+    A_ASSOCIATE_RJ = 0x03
+    P_DATA_TF = 0x04
+    A_RELEASE_RQ = 0x05
+    A_RELEASE_RP = 0x06
+    A_ABORT = 0x07
+
+
+class ItemType(IntEnum):
+    """Variable item and sub-item types, PS3.8 9.3.2-9.3.3 and PS3.7 Annex D."""
+
+    APPLICATION_CONTEXT = 0x10
+    PRESENTATION_CONTEXT_RQ = 0x20
+    PRESENTATION_CONTEXT_AC = 0x21
+    ABSTRACT_SYNTAX = 0x30
+    TRANSFER_SYNTAX = 0x40
+    USER_INFORMATION = 0x50
+    MAXIMUM_LENGTH = 0x51
+    IMPLEMENTATION_CLASS_UID = 0x52
+    ASYNC_OPS_WINDOW = 0x53
+    ROLE_SELECTION = 0x54
+    IMPLEMENTATION_VERSION_NAME = 0x55
+    SOP_CLASS_EXTENDED = 0x56
+    SOP_CLASS_COMMON_EXTENDED = 0x57
+    USER_IDENTITY_RQ = 0x58
+    USER_IDENTITY_AC = 0x59
+
+
+PDU_HEADER_LEN = 6
+ITEM_HEADER_LEN = 4
+PDV_HEADER_LEN = 6  # item length (4) + presentation context ID (1) + message control header (1)
+ASSOCIATE_FIXED_LEN = 68  # bytes 7..74 of A-ASSOCIATE-RQ/AC after the 6-byte header
+
+APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+STORAGE_SERVICE_CLASS = "1.2.840.10008.4.2"
+
+IMPLICIT_VR_LE = "1.2.840.10008.1.2"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
+
+# Message Control Header bits, PS3.8 E.2.
+MCH_COMMAND = 0x01
+MCH_LAST = 0x02
+MCH_RESERVED_MASK = 0xFC
+
+# A-ASSOCIATE-RJ result/source/reason, PS3.8 9.3.4 Table 9-21: source -> {reason: meaning}.
+RJ_RESULTS = {1: "rejected-permanent", 2: "rejected-transient"}
+RJ_SOURCES = {
+    1: "DICOM UL service-user",
+    2: "DICOM UL service-provider (ACSE related function)",
+    3: "DICOM UL service-provider (Presentation related function)",
+}
+RJ_REASONS: dict[int, dict[int, str]] = {
+    1: {
+        1: "no-reason-given",
+        2: "application-context-name-not-supported",
+        3: "calling-AE-title-not-recognized",
+        7: "called-AE-title-not-recognized",
+    },
+    2: {1: "no-reason-given", 2: "protocol-version-not-supported"},
+    3: {1: "temporary-congestion", 2: "local-limit-exceeded"},
+}
+
+# A-ABORT source/reason, PS3.8 9.3.8 Table 9-26.
+ABORT_SOURCES = {0: "DICOM UL service-user", 2: "DICOM UL service-provider"}
+ABORT_REASONS = {
+    0: "reason-not-specified",
+    1: "unrecognized-PDU",
+    2: "unexpected-PDU",
+    4: "unrecognized-PDU-parameter",
+    5: "unexpected-PDU-parameter",
+    6: "invalid-PDU-parameter-value",
+}
+
+# Presentation context results, PS3.8 9.3.3.2 Table 9-18.
+PC_RESULTS = {
+    0: "acceptance",
+    1: "user-rejection",
+    2: "no-reason (provider rejection)",
+    3: "abstract-syntax-not-supported (provider rejection)",
+    4: "transfer-syntaxes-not-supported (provider rejection)",
+}
+
+
+class CommandField(IntEnum):
+    """DIMSE Command Field (0000,0100) values, PS3.7 E.1."""
+
+    C_STORE_RQ = 0x0001
+    C_STORE_RSP = 0x8001
+    C_GET_RQ = 0x0010
+    C_GET_RSP = 0x8010
+    C_FIND_RQ = 0x0020
+    C_FIND_RSP = 0x8020
+    C_MOVE_RQ = 0x0021
+    C_MOVE_RSP = 0x8021
+    C_ECHO_RQ = 0x0030
+    C_ECHO_RSP = 0x8030
+    N_EVENT_REPORT_RQ = 0x0100
+    N_EVENT_REPORT_RSP = 0x8100
+    N_GET_RQ = 0x0110
+    N_GET_RSP = 0x8110
+    N_SET_RQ = 0x0120
+    N_SET_RSP = 0x8120
+    N_ACTION_RQ = 0x0130
+    N_ACTION_RSP = 0x8130
+    N_CREATE_RQ = 0x0140
+    N_CREATE_RSP = 0x8140
+    N_DELETE_RQ = 0x0150
+    N_DELETE_RSP = 0x8150
+    C_CANCEL_RQ = 0x0FFF
+
+
+NO_DATA_SET = 0x0101  # Command Data Set Type (0000,0800) meaning "no data set"
+PRIORITIES = {0x0000: "MEDIUM", 0x0001: "HIGH", 0x0002: "LOW"}
