@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Union
 
 from harness.wire.constants import APPLICATION_CONTEXT_NAME, ItemType
 
@@ -252,11 +251,11 @@ class UserIdentityAC:
         return _item(self.item_type, payload, self.reserved, self.length)
 
 
-SubItem = Union[
-    MaximumLength, ImplementationClassUID, ImplementationVersionName, AsyncOpsWindow,
-    RoleSelection, SOPClassExtended, SOPClassCommonExtended, UserIdentityRQ, UserIdentityAC,
-    RawItem,
-]
+SubItem = (
+    MaximumLength | ImplementationClassUID | ImplementationVersionName | AsyncOpsWindow
+    | RoleSelection | SOPClassExtended | SOPClassCommonExtended | UserIdentityRQ
+    | UserIdentityAC | RawItem
+)
 
 
 @dataclass(slots=True)
@@ -305,5 +304,7 @@ class UserInformation:
         return [s for s in self.sub_items if isinstance(s, RoleSelection)]
 
 
-Item = Union[ApplicationContextItem, PresentationContextRQ, PresentationContextAC,
-             UserInformation, RawItem]
+Item = (
+    ApplicationContextItem | PresentationContextRQ | PresentationContextAC | UserInformation
+    | RawItem
+)

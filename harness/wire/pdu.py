@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Union
 
 from harness.wire.constants import (
     ABORT_REASONS,
@@ -17,7 +16,6 @@ from harness.wire.constants import (
     APPLICATION_CONTEXT_NAME,
     MCH_COMMAND,
     MCH_LAST,
-    PDU_HEADER_LEN,
     RJ_REASONS,
     RJ_RESULTS,
     PDUType,
@@ -241,7 +239,9 @@ class RawPDU:
         return _frame(self.pdu_type, self.body, self.reserved_header, self.length)
 
 
-PDU = Union[AssociateRQ, AssociateAC, AssociateRJ, PDataTF, ReleaseRQ, ReleaseRP, Abort, RawPDU]
+PDU = (
+    AssociateRQ | AssociateAC | AssociateRJ | PDataTF | ReleaseRQ | ReleaseRP | Abort | RawPDU
+)
 
 PDU_NAMES = {
     PDUType.A_ASSOCIATE_RQ: "A-ASSOCIATE-RQ",
@@ -254,8 +254,12 @@ PDU_NAMES = {
 }
 
 
+_KNOWN_TYPES = frozenset(int(t) for t in PDUType)
+
+
 def pdu_name(pdu_type: int) -> str:
-    return PDU_NAMES.get(pdu_type, f"PDU-0x{pdu_type:02X}")  # type: ignore[call-overload]
+    name = PDU_NAMES.get(PDUType(pdu_type)) if pdu_type in _KNOWN_TYPES else None
+    return name or f"PDU-0x{pdu_type:02X}"
 
 
 def standard_user_information(

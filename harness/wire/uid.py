@@ -35,8 +35,8 @@ def uid_findings(uid: str, field: str, offset: int | None, section: str = "PS3.5
     problem = uid_problem(uid)
     if problem is None:
         return []
-    return [Finding(offset, field, "a valid UID (digits and '.', <= 64 chars)", f"{uid!r}: {problem}",
-                    section)]
+    expected = "a valid UID (digits and '.', <= 64 chars)"
+    return [Finding(offset, field, expected, f"{uid!r}: {problem}", section)]
 
 
 def ae_title_problem(raw: bytes) -> str | None:

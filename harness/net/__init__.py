@@ -1,0 +1,1 @@
+"""asyncio association endpoints over :mod:`harness.wire`: requestor, acceptor, traces."""

@@ -1,0 +1,249 @@
+"""One TCP connection carrying PDUs: asyncio protocol, framing, tracing, fault handles.
+
+``PDUConnection`` turns received bytes into decoded PDUs (with findings) and hands them to a
+sink; it sends PDU objects or raw bytes. Fault handles: send raw bytes, half-close (FIN),
+reset (RST). ``PDUStream`` is the pull-style sink used by scripted endpoints: every wait on
+it has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.net.trace import Trace
+from harness.wire.decode import decode_pdu, summarize
+from harness.wire.findings import Finding
+from harness.wire.framing import Frame, Oversized, PDUFramer
+from harness.wire.pdu import PDU, PDataTF, pdu_name
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the transport connection (or it was reset)."""
+
+
+class PeerTimeout(TimeoutError):
+    """Nothing arrived from the peer within the allowed time."""
+
+
+@dataclass(slots=True)
+class Received:
+    pdu: PDU
+    findings: list[Finding] = field(default_factory=list)
+    length: int = 0
+
+
+class PDUSink(Protocol):
+    def pdu_received(self, conn: PDUConnection, item: Received) -> None: ...
+
+    def oversized(self, conn: PDUConnection, event: Oversized) -> None: ...
+
+    def closed(self, conn: PDUConnection, exc: Exception | None) -> None: ...
+
+
+def set_nodelay(sock: socket.socket | None) -> None:
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class PDUConnection(asyncio.Protocol):
+    """PDUs over one TCP connection."""
+
+    def __init__(self, sink: PDUSink | None = None, *, max_receive: int | None = None,
+                 trace: Trace | None = None, assoc_id: int = 1) -> None:
+        self.sink = sink
+        self.framer = PDUFramer(max_receive)
+        self.trace = trace
+        self.assoc_id = assoc_id
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] | None = None
+        self.is_closed = False
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.closed_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        set_nodelay(sock)
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else None
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_received += len(data)
+        framer = self.framer
+        framer.feed(data)
+        while True:
+            frame = framer.next_frame()
+            if frame is None:
+                return
+            if isinstance(frame, Oversized):
+                if self.trace is not None:
+                    self.trace.record(self.assoc_id, "recv", pdu_name(frame.pdu_type),
+                                      frame.length, f"PDU-length {frame.length} over the limit "
+                                      f"{frame.limit}")
+                if self.sink is not None:
+                    self.sink.oversized(self, frame)
+                return
+            self._deliver(frame)
+            if self.is_closed:
+                return
+
+    def _deliver(self, frame: Frame) -> None:
+        pdu, findings = decode_pdu(frame.data)
+        if self.trace is not None:
+            self.trace.record(self.assoc_id, "recv", pdu_name(frame.pdu_type), frame.length,
+                              summarize(pdu), findings)
+        if self.sink is not None:
+            self.sink.pdu_received(self, Received(pdu, findings, frame.length))
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too: a DICOM peer that sends FIN is done
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.is_closed = True
+        if self.trace is not None:
+            self.trace.event(self.assoc_id, "TCP closed", str(exc) if exc else "")
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+        if self.sink is not None:
+            self.sink.closed(self, exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    # sending --------------------------------------------------------------------------
+    def send_pdu(self, pdu: PDU, *, summary: str | None = None) -> None:
+        if self.transport is None or self.is_closed:
+            raise ConnectionClosed("connection is closed")
+        parts: Sequence[bytes | memoryview]
+        parts = pdu.encode_parts() if isinstance(pdu, PDataTF) else [pdu.encode()]
+        length = struct.unpack_from(">I", parts[0], 2)[0]
+        if self.trace is not None:
+            self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type), length,
+                              summary if summary is not None else summarize(pdu))
+        self.bytes_sent += sum(len(p) for p in parts)
+        self.transport.writelines(parts)
+
+    def send_bytes(self, data: bytes | memoryview, label: str = "raw bytes") -> None:
+        if self.transport is None or self.is_closed:
+            raise ConnectionClosed("connection is closed")
+        if self.trace is not None:
+            self.trace.record(self.assoc_id, "sent", label, len(data), data[:16].hex())
+        self.bytes_sent += len(data)
+        self.transport.write(data)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        if not self._write_paused or self.is_closed:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError as exc:
+            raise PeerTimeout(f"peer did not read for {timeout} s (send buffer full)") from exc
+        if self.is_closed:
+            raise ConnectionClosed("connection closed while sending")
+
+    # closing and faults --------------------------------------------------------------
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def half_close(self) -> None:
+        """Send FIN and keep reading."""
+        if self.transport is not None and self.transport.can_write_eof():
+            if self.trace is not None:
+                self.trace.event(self.assoc_id, "FIN sent")
+            self.transport.write_eof()
+
+    def reset(self) -> None:
+        """Close with RST (SO_LINGER 0) instead of FIN."""
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if self.trace is not None:
+            self.trace.event(self.assoc_id, "RST sent")
+        self.transport.abort()
+
+    async def wait_closed(self, timeout: float) -> bool:
+        """True if the connection closed within ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed_future), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class PDUStream:
+    """Pull-style sink: received PDUs queue up until a scripted endpoint asks for them."""
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Received | Oversized] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.is_closed = False
+        self.close_error: Exception | None = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def pdu_received(self, conn: PDUConnection, item: Received) -> None:
+        self._items.append(item)
+        self._wake()
+
+    def oversized(self, conn: PDUConnection, event: Oversized) -> None:
+        self._items.append(event)
+        self._wake()
+
+    def closed(self, conn: PDUConnection, exc: Exception | None) -> None:
+        self.close_error = exc
+        self.is_closed = True
+        self._wake()
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    async def get(self, timeout: float) -> Received | Oversized:
+        """The next received PDU; :class:`PeerTimeout` or :class:`ConnectionClosed` otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._items:
+            if self.is_closed:
+                raise ConnectionClosed("peer closed the connection")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise PeerTimeout(f"nothing received within {timeout:g} s")
+            self._waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(self._waiter, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                self._waiter = None
+        return self._items.popleft()
