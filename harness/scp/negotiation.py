@@ -1,0 +1,145 @@
+"""Association negotiation policy of the reference SCP (PS3.8 9.3.3-9.3.4, PS3.7 Annex D)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from harness.scp.profile import Profile
+from harness.wire.constants import (
+    APPLICATION_CONTEXT_NAME,
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    VERIFICATION_SOP_CLASS,
+)
+from harness.wire.findings import Finding
+from harness.wire.items import (
+    AsyncOpsWindow,
+    PresentationContextAC,
+    RawItem,
+    RoleSelection,
+    SubItem,
+)
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, AssociateRQ, associate_ac
+
+# Accepted transfer syntaxes in order of preference; encapsulated ones are stored as received.
+NATIVE_TRANSFER_SYNTAXES = [EXPLICIT_VR_LE, IMPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE,
+                            EXPLICIT_VR_BE]
+ENCAPSULATED_TRANSFER_SYNTAXES = [
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.100",  # MPEG2
+    "1.2.840.10008.1.2.4.102",  # MPEG-4
+    "1.2.840.10008.1.2.4.110",  # HEVC
+]
+DEFAULT_TRANSFER_SYNTAXES = NATIVE_TRANSFER_SYNTAXES + ENCAPSULATED_TRANSFER_SYNTAXES
+
+
+@lru_cache(maxsize=1)
+def storage_sop_classes() -> frozenset[str]:
+    """Every storage SOP class pydicom knows (PS3.4 B.5), from its UID dictionary."""
+    from pydicom._uid_dict import UID_dictionary
+
+    out = set()
+    for uid, entry in UID_dictionary.items():
+        name, kind = entry[0], entry[1]
+        if kind == "SOP Class" and "Storage" in name and not any(
+                word in name for word in ("Commitment", "Retrieve", "Find", "Move", "Get")):
+            out.add(uid)
+    return frozenset(out)
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("ascii", "replace")
+
+
+def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
+              active_associations: int) -> AssociateAC | AssociateRJ | Abort:
+    """Decide A-ASSOCIATE-AC, -RJ or A-ABORT for ``rq`` under ``profile``."""
+    if profile.has("reject_all"):
+        return AssociateRJ(1, 1, 1)
+    if active_associations > profile.max_associations:
+        return AssociateRJ(2, 3, 2)  # transient, local limit exceeded (PS3.8 9.3.4)
+    version = rq.protocol_version
+    if not version & 1 or (profile.has("reject_version_bits") and version != 1):
+        return AssociateRJ(1, 2, 2)
+    if rq.application_context != APPLICATION_CONTEXT_NAME and not profile.has(
+            "accept_bad_app_context"):
+        return AssociateRJ(1, 1, 2)
+    user = rq.user_information
+    if profile.has("abort_on_unknown_subitem") and user is not None and any(
+            isinstance(s, RawItem) for s in user.sub_items):
+        return Abort(2, 4)
+    bad_ids = [f for f in findings if f.field == "Presentation-context-ID"]
+    if bad_ids and not profile.has("accept_even_context_id"):
+        return Abort(2, 6)  # invalid-PDU-parameter-value (PS3.8 9.3.2.2, 9.3.8)
+    if any(f.field == "Calling-AE-title" for f in findings) or (
+            profile.calling_aet_allow and rq.calling_ae_title not in profile.calling_aet_allow):
+        return AssociateRJ(1, 1, 3)
+    if any(f.field == "Called-AE-title" for f in findings) or (
+            profile.require_called_aet and rq.called_ae_title != profile.ae_title):
+        return AssociateRJ(1, 1, 7)
+    results, roles = _contexts(profile, rq)
+    extra: list[SubItem] = list(roles)
+    window = user.async_ops_window if user is not None else None
+    if profile.has("async_window_reply"):
+        extra.append(AsyncOpsWindow(5, 5))
+    elif window is not None and profile.async_window != (1, 1):
+        extra.append(AsyncOpsWindow(*(_min_window(ours, theirs) for ours, theirs in
+                                      zip(profile.async_window, window, strict=True))))
+    ac = associate_ac(rq, results, max_pdu=profile.max_pdu, extra_user_items=extra)
+    if profile.has("wrong_ae_echo"):
+        ac.called_ae = "SOMEONE-ELSE"
+        ac.calling_ae = "NOT-YOU"
+    return ac
+
+
+def _min_window(ours: int, theirs: int) -> int:
+    # 0 means unlimited on both sides (PS3.7 D.3.3.3).
+    if ours == 0:
+        return theirs
+    if theirs == 0:
+        return ours
+    return min(ours, theirs)
+
+
+def _contexts(profile: Profile, rq: AssociateRQ) -> tuple[list[PresentationContextAC],
+                                                          list[RoleSelection]]:
+    supported = set(profile.sop_classes) if profile.sop_classes is not None else (
+        storage_sop_classes() | {VERIFICATION_SOP_CLASS})
+    preference = profile.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES
+    user = rq.user_information
+    proposed_roles = {_text(r.sop_class_uid): r for r in (user.role_selections if user else [])}
+    results: list[PresentationContextAC] = []
+    replies: dict[str, RoleSelection] = {}
+    for pc in rq.presentation_contexts:
+        abstract = _text(pc.abstract_syntax)
+        offered = [_text(t) for t in pc.transfer_syntaxes]
+        first_offered = offered[0] if offered else IMPLICIT_VR_LE
+        if abstract not in supported and not profile.accept_any_abstract_syntax:
+            results.append(PresentationContextAC(pc.context_id, 3, first_offered))
+            continue
+        chosen = next((ts for ts in preference if ts in offered), None)
+        if chosen is None:
+            results.append(PresentationContextAC(pc.context_id, 4, first_offered))
+            continue
+        role = proposed_roles.get(abstract)
+        if role is not None:
+            # We act as the SCP of storage; grant the requestor the SCU role if it asked.
+            if not role.scu_role:
+                results.append(PresentationContextAC(pc.context_id, 1, chosen))
+                continue
+            replies[abstract] = RoleSelection(abstract, 1, 0)
+        results.append(PresentationContextAC(pc.context_id, 0, chosen))
+    return results, list(replies.values())

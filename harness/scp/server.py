@@ -1,0 +1,454 @@
+"""The reference Storage SCP: a server, per-association DIMSE processing, faults.
+
+``StorageSCP`` is the application entity (``ae`` of the service class): it owns the profile,
+the storage directory, the store handler and the log of what happened. ``SCPAssociation``
+runs on each accepted association: it checks every C-STORE-RQ (conformant defaults of PS3.7
+9.1.1 and 9.3.1), streams its data set to disk while checking its structure, and hands the
+complete request to :class:`StorageServiceClass` in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.datasets.structure import DatasetStructureChecker
+from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorServer
+from harness.scp.negotiation import negotiate
+from harness.scp.profile import Profile
+from harness.scp.service import (
+    STATUS_CANNOT_DECODE,
+    CStoreRequest,
+    CStoreResponse,
+    PresentationContext,
+    StorageServiceClass,
+    StoreHandler,
+)
+from harness.scp.storage import IncomingFile, safe_name
+from harness.wire.constants import NO_DATA_SET, CommandField
+from harness.wire.dimse import (
+    CEchoRSP,
+    CStoreRQ,
+    DecodedCommand,
+    encode_command,
+    encode_elements,
+    value_ui,
+    value_us,
+)
+from harness.wire.findings import Finding
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, AssociateRQ
+from harness.wire.uid import is_valid_uid
+
+LOG = logging.getLogger("harness.scp")
+
+SOP_CLASS_TAG = 0x00080016
+SOP_INSTANCE_TAG = 0x00080018
+
+
+@dataclass(slots=True)
+class StoreRecord:
+    """One C-STORE as the SCP saw it (for logs, tests and the harness's checks)."""
+
+    assoc: int
+    message_id: int
+    sop_class: str
+    sop_instance: str
+    status: int
+    path: Path | None
+    bytes: int
+    comment: str | None = None
+
+
+@dataclass(slots=True)
+class _Incoming:
+    req: CStoreRequest
+    context: PresentationContext
+    checker: DatasetStructureChecker | None = None
+    fragments: int = 0
+
+
+@dataclass(slots=True)
+class _Dimse:
+    """The DIMSE provider seen by the service class: cancels in, responses out."""
+
+    assoc: SCPAssociation
+    cancel_req: dict[int, Any] = field(default_factory=dict)
+
+    def send_msg(self, rsp: CStoreResponse, context_id: int) -> None:
+        self.assoc.send_store_response(rsp, context_id)
+
+
+class SCPAssociation:
+    """The reference SCP's handler for one association."""
+
+    def __init__(self, scp: StorageSCP) -> None:
+        self.scp = scp
+        self.profile = scp.profile
+        self.net: AcceptorAssociation | None = None
+        self.dimse = _Dimse(self)
+        self.service = StorageServiceClass(self)
+        self.outstanding: set[int] = set()
+        self.current: _Incoming | None = None
+        self.queue: collections.deque[Callable[[], Any]] = collections.deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._release_pending = False
+
+    # ServiceAssociation protocol ---------------------------------------------------------
+    @property
+    def ae(self) -> StorageSCP:
+        return self.scp
+
+    @property
+    def is_established(self) -> bool:
+        return self.net is not None and self.net.ended is None
+
+    # AcceptorHandler ---------------------------------------------------------------------
+    def negotiate(self, assoc: AcceptorAssociation, rq: AssociateRQ,
+                  findings: list[Finding]) -> AssociateAC | AssociateRJ | Abort:
+        self.net = assoc
+        answer = negotiate(self.profile, rq, findings, assoc.server.active)
+        LOG.info("association %d from %s: %s calling=%s called=%s", assoc.assoc_id,
+                 assoc.conn.peer, type(answer).__name__.replace("Associate", "A-ASSOCIATE-")
+                 .replace("Abort", "A-ABORT"), rq.calling_ae_title, rq.called_ae_title)
+        return answer
+
+    def on_command(self, assoc: AcceptorAssociation, context_id: int, command: DecodedCommand,
+                   findings: list[Finding]) -> None:
+        self.net = assoc
+        cf = command.command_field
+        el = command.elements
+        if cf == CommandField.C_STORE_RQ:
+            self._store_command(context_id, command)
+        elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(0x0110), int):
+            msg_id = int(el[0x0110])  # type: ignore[call-overload]
+            self._enqueue(lambda: self._send(context_id, encode_command(
+                CEchoRSP(msg_id, 0x0000))))
+        elif cf == CommandField.C_CANCEL_RQ:
+            target = el.get(0x0120)
+            if isinstance(target, int):
+                if len(self.dimse.cancel_req) < 64:
+                    self.dimse.cancel_req[target] = command.message
+                if self.profile.has("answer_cancel"):
+                    self._send(context_id, _generic_response(0x8001, target, 0xFE00))
+        elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(0x0110), int):
+            # A request we do not perform: Unrecognized operation (PS3.7 C.5.23).
+            msg_id = int(el[0x0110])  # type: ignore[call-overload]
+            self._enqueue(lambda: self._send(context_id, _generic_response(
+                cf | 0x8000, msg_id, 0x0211)))
+            if el.get(0x0800, NO_DATA_SET) != NO_DATA_SET:
+                self.current = None  # its data set is read and dropped
+        elif not self.profile.has("silent_on_bad_command"):
+            assoc.abort(2, 6, how=f"undecodable or unexpected command ({command.command_name})")
+
+    def _store_command(self, context_id: int, command: DecodedCommand) -> None:
+        assert self.net is not None
+        el = command.elements
+        p = self.profile
+        msg_id = el.get(0x0110)
+        if not isinstance(msg_id, int):
+            if not p.has("silent_on_bad_command"):
+                self.net.abort(2, 6, how="C-STORE-RQ without a Message ID")
+            return
+        sop_class = str(el.get(0x0002) or "")
+        sop_instance = str(el.get(0x1000) or "")
+        abstract, ts = self.net.contexts.get(context_id, ("", ""))
+        context = PresentationContext(context_id, abstract, ts)
+        req = CStoreRequest(msg_id, sop_class, sop_instance,
+                            int(el.get(0x0700, 0) or 0),  # type: ignore[call-overload]
+                            transfer_syntax=ts)
+        has_data = el.get(0x0800, NO_DATA_SET) != NO_DATA_SET
+        if not isinstance(command.message, CStoreRQ):
+            missing = [f.field for f in command.findings if "missing" in f.found.lower()
+                       or "missing" in f.expected.lower()]
+            if p.has("silent_on_bad_command"):
+                return
+            req.precheck = (0xC000, _short("invalid C-STORE-RQ: " + (", ".join(missing)
+                                                                      or "bad command set")))
+        elif not has_data:
+            req.precheck = (0xC000, "C-STORE-RQ without a data set")
+        elif msg_id in self.outstanding and not p.has("no_duplicate_check"):
+            req.precheck = (0x0210, f"Message ID {msg_id} is outstanding")
+        elif abstract != sop_class and not p.has("accept_wrong_context") and not \
+                p.accept_any_abstract_syntax:
+            req.precheck = (0x0122, "SOP class differs from the presentation context")
+        elif not is_valid_uid(sop_instance) and not p.has("accept_invalid_uid"):
+            req.precheck = (0x0117, "invalid Affected SOP Instance UID")
+        self.outstanding.add(msg_id)
+        if p.has("abort_after_command"):
+            self.net.abort(2, 0, how="fault abort_after_command")
+            return
+        if p.has("success_before_data") and has_data:
+            self._enqueue(lambda: self._respond(req, context, status=0x0000))
+            self.current = _Incoming(req, context)  # data still arrives; it is dropped
+            req.precheck = (0x0000, None)
+            return
+        if not has_data:
+            self._enqueue(lambda: self._respond(req, context))
+            return
+        incoming = _Incoming(req, context)
+        if req.precheck is None:
+            req.file = IncomingFile(self.scp.storage_dir, sop_class, sop_instance, ts,
+                                    self.net.rq.calling_ae_title if self.net.rq else None,
+                                    fsync=p.fsync)
+            incoming.checker = DatasetStructureChecker(ts)
+        self.current = incoming
+
+    def on_data(self, assoc: AcceptorAssociation, context_id: int, fragment: memoryview,
+                last: bool) -> None:
+        cur = self.current
+        if cur is None:
+            return  # data set of a request we already answered (e.g. 0x0211)
+        cur.fragments += 1
+        req = cur.req
+        if req.file is not None:
+            req.file.write(fragment)
+            if cur.checker is not None:
+                cur.checker.feed(fragment)
+        if self.profile.has("abort_during_data") and cur.fragments == 1 and not last:
+            assoc.abort(2, 0, how="fault abort_during_data")
+            return
+        if not last:
+            return
+        self.current = None
+        if self.profile.has("success_before_data"):
+            self.outstanding.discard(req.MessageID)
+            return
+        if cur.checker is not None and req.file is not None:
+            problems = [f for f in cur.checker.finish() if f.severity == "error"]
+            req.dataset_sop_class = cur.checker.captured_text(SOP_CLASS_TAG)
+            req.dataset_sop_instance = cur.checker.captured_text(SOP_INSTANCE_TAG)
+            if problems and not self.profile.has("accept_truncated"):
+                req.precheck = (STATUS_CANNOT_DECODE, _short(
+                    f"data set not decodable: {problems[0].found}"))
+            elif not self.profile.has("accept_uid_mismatch") and (
+                    req.dataset_sop_class != req.AffectedSOPClassUID
+                    or req.dataset_sop_instance != req.AffectedSOPInstanceUID):
+                req.precheck = (0xA900, "data set SOP Class/Instance UID differs from command")
+        ctx = cur.context
+        self._enqueue(lambda: self._respond(req, ctx))
+
+    def on_release(self, assoc: AcceptorAssociation) -> bool:
+        if self.profile.has("ignore_release"):
+            return False
+        if self.queue or (self._worker is not None and not self._worker.done()):
+            self._release_pending = True  # answer outstanding requests first (PS3.8 AR-7)
+            return False
+        return True
+
+    def on_end(self, assoc: AcceptorAssociation, how: str) -> None:
+        cur, self.current = self.current, None
+        if cur is not None and cur.req.file is not None:
+            if self.profile.has("keep_partial"):
+                cur.req.file.commit(cur.req.AffectedSOPInstanceUID)
+            else:
+                cur.req.file.discard()
+        self.queue.clear()
+        if assoc.rq is not None:
+            LOG.info("association %d ended: %s", assoc.assoc_id, how)
+
+    # ordered processing ------------------------------------------------------------------
+    def _enqueue(self, job: Callable[[], Any]) -> None:
+        self.queue.append(job)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
+        while self.queue:
+            job = self.queue.popleft()
+            result = job()
+            if asyncio.iscoroutine(result):
+                await result
+        if self._release_pending and self.net is not None:
+            self._release_pending = False
+            self.net.release_rp()
+
+    async def _respond(self, req: CStoreRequest, context: PresentationContext,
+                       status: int | None = None) -> None:
+        p = self.profile
+        net = self.net
+        if net is None or net.ended is not None:
+            if req.file is not None:
+                req.file.discard()
+            return
+        if p.delay_before_response:
+            await asyncio.sleep(p.delay_before_response)
+        if p.has("abort_before_response"):
+            net.abort(2, 0, how="fault abort_before_response")
+            return
+        if p.has("close_on_store"):
+            net.conn.close()
+            return
+        if p.has("no_response"):
+            if req.file is not None:
+                req.file.discard()
+            return
+        if status is not None:
+            req.precheck = (status, None)
+        elif req.precheck is None:
+            req.precheck = self.scp.rule_status(req)
+        if p.has("cancel_status") and self.service.is_cancelled(req.MessageID):
+            req.precheck = (0xFE00, None)
+        rsp = self.service.SCP(req, context)
+        self.outstanding.discard(req.MessageID)
+        if rsp is not None:
+            self.scp.record(net.assoc_id, req, rsp)
+
+    # sending -----------------------------------------------------------------------------
+    def send_store_response(self, rsp: CStoreResponse, context_id: int) -> None:
+        p = self.profile
+        msg = rsp.to_message()
+        if p.has("wrong_message_id"):
+            msg.message_id_being_responded_to = (msg.message_id_being_responded_to + 1) & 0xFFFF
+        if p.has("wrong_sop_instance") and msg.affected_sop_instance_uid:
+            msg.affected_sop_instance_uid = msg.affected_sop_instance_uid + ".9"
+        if msg.status == 0x0000 and p.has("illegal_status"):
+            msg.status = 0xFFFF
+        if msg.status == 0x0000 and p.has("pending_status"):
+            msg.status = 0xFF00
+        if p.has("error_comment_leak") and msg.status:
+            msg.error_comment = _short(f"failed writing {self.scp.storage_dir}")
+        if p.has("response_other_context") and self.net is not None:
+            others = [c for c in self.net.contexts if c != context_id]
+            context_id = others[0] if others else context_id
+        data = encode_command(msg)
+        self._send(context_id, data)
+        if p.has("double_response"):
+            self._send(context_id, data)
+
+    def _send(self, context_id: int, command: bytes) -> None:
+        net = self.net
+        if net is None or net.conn.is_closed:
+            return
+        if self.profile.has("ignore_peer_max_pdu"):
+            net.conn.send_pdu(_single_pdu(context_id, command))
+        else:
+            net.send_message_nowait(context_id, command)
+
+
+def _single_pdu(context_id: int, command: bytes) -> Any:
+    from harness.wire.pdu import PDV, PDataTF
+
+    return PDataTF([PDV(context_id, 0x03, command)])
+
+
+def _generic_response(command_field: int, msg_id: int, status: int) -> bytes:
+    return encode_elements([
+        (0x0100, value_us(command_field)),
+        (0x0120, value_us(msg_id)),
+        (0x0800, value_us(NO_DATA_SET)),
+        (0x0900, value_us(status)),
+    ])
+
+
+def _short(text: str) -> str:
+    return text.replace("\\", "/")[:64]
+
+
+class StorageSCP:
+    """The reference Storage SCP application entity."""
+
+    def __init__(self, profile: Profile | None = None, storage_dir: str | Path | None = None,
+                 *, host: str = "127.0.0.1", port: int = 0,
+                 store_handler: StoreHandler | None = None, trace: bool = True) -> None:
+        self.profile = profile or Profile()
+        self._own_dir = storage_dir is None
+        self.storage_dir = Path(storage_dir) if storage_dir is not None else Path(
+            tempfile.mkdtemp(prefix="dicom-harness-scp-"))
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.store_handler = store_handler
+        self.host = host
+        self.records: list[StoreRecord] = []
+        self.on_store: Callable[[StoreRecord], None] | None = None
+        self.store_count = 0
+        p = self.profile
+        config = AcceptorConfig(max_pdu=p.max_pdu,
+                                artim_timeout=86400.0 if p.has("no_artim") else p.artim_timeout,
+                                idle_timeout=p.idle_timeout,
+                                enforce_max_pdu=not p.has("accept_oversized_pdu"),
+                                trace=trace)
+        self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
+
+    # what the service class reads from its ``ae`` ----------------------------------------
+    @property
+    def ae_title(self) -> str:
+        return self.profile.ae_title
+
+    @property
+    def duplicate_policy(self) -> str:
+        return self.profile.duplicate_sop_instance
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.server.port
+
+    async def start(self) -> int:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.close()
+        if self._own_dir:
+            shutil.rmtree(self.storage_dir, ignore_errors=True)
+
+    def rule_status(self, req: CStoreRequest) -> tuple[int, str | None] | None:
+        """The status a profile rule imposes on this store, if any."""
+        self.store_count += 1
+        rules = self.profile.status_rules
+        if not rules:
+            return None
+
+        def read_attr(keyword: str) -> Any:
+            if req.file is None:
+                return None
+            from pydicom import dcmread
+
+            req.file.close()
+            with contextlib.suppress(Exception):
+                return dcmread(req.file.path, force=True, stop_before_pixels=True).get(keyword)
+            return None
+
+        for rule in rules:
+            if rule.matches(req.AffectedSOPClassUID, self.store_count, read_attr):
+                return (rule.status, rule.error_comment)
+        return None
+
+    def record(self, assoc_id: int, req: CStoreRequest, rsp: CStoreResponse) -> None:
+        path = req.file.final_path if req.file is not None else None
+        p = self.profile
+        if path is not None and p.lose_every and self.store_count % p.lose_every == 0 and \
+                p.has("lose_every_nth"):
+            path.unlink(missing_ok=True)
+            path = None
+        if path is not None and p.has("alter_stored"):
+            _alter(path)
+        rec = StoreRecord(assoc_id, req.MessageID, req.AffectedSOPClassUID,
+                          req.AffectedSOPInstanceUID, rsp.Status or 0, path,
+                          req.file.received if req.file is not None else 0, rsp.ErrorComment)
+        self.records.append(rec)
+        LOG.info("store assoc=%d id=%d %s status=0x%04X %s", assoc_id, req.MessageID,
+                 req.AffectedSOPInstanceUID, rec.status, path.name if path else "(not stored)")
+        if self.on_store is not None:
+            self.on_store(rec)
+
+    def stored_path(self, sop_instance_uid: str) -> Path:
+        return self.storage_dir / safe_name(sop_instance_uid)
+
+
+def _alter(path: Path) -> None:
+    from pydicom import dcmread
+
+    with contextlib.suppress(Exception):
+        ds = dcmread(path)
+        ds.PatientName = "ALTERED^BY^FAULT"
+        ds.save_as(path)
