@@ -109,15 +109,17 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> tuple[PDU, list[Finding]
         ctx.add(2, "PDU-length", f"{len(body)} (bytes that follow)", str(length), "PS3.8 9.3.1")
         body = body[: min(length, len(body))]
     decoder = _DECODERS.get(pdu_type)
+    pdu: PDU
     if decoder is None:
         ctx.add(0, "PDU-type", "01H-07H", f"{pdu_type:02X}H", "PS3.8 9.3.1")
-        return RawPDU(pdu_type, bytes(body), reserved), ctx.findings
-    try:
-        pdu = decoder(ctx, body, reserved)
-    except (struct.error, IndexError, ValueError) as exc:  # defensive: report, never raise
-        ctx.add(None, pdu_name(pdu_type), "a decodable PDU", f"decoder stopped: {exc}",
-                "PS3.8 9.3")
-        return RawPDU(pdu_type, bytes(body), reserved), ctx.findings
+        pdu = RawPDU(pdu_type, bytes(body), reserved)
+    else:
+        try:
+            pdu = decoder(ctx, body, reserved)
+        except (struct.error, IndexError, ValueError) as exc:  # defensive: report, never raise
+            ctx.add(None, pdu_name(pdu_type), "a decodable PDU", f"decoder stopped: {exc}",
+                    "PS3.8 9.3")
+            pdu = RawPDU(pdu_type, bytes(body), reserved)
     if length != len(view) - PDU_HEADER_LEN:
         pdu.length = length  # keep the lie so re-encoding reproduces it
     return pdu, ctx.findings
@@ -292,8 +294,12 @@ def _decode_pc_ac(ctx: _Ctx, value: memoryview, reserved: int, vbase: int) -> It
         ctx.add(vbase, f"Presentation Context {context_id}",
                 "exactly one Transfer Syntax sub-item for an accepted context",
                 f"{len(syntaxes)}", "PS3.8 7.1.1.14, 9.3.3.2")
+    for idx in (1, 3):
+        if value[idx]:
+            ctx.add(vbase + idx, f"Presentation Context {context_id} reserved byte",
+                    "00H (not tested)", f"{value[idx]:02X}H", section, "warning")
     return PresentationContextAC(context_id, result, syntaxes[0] if syntaxes else None,
-                                 (reserved, value[1], result, value[3]))
+                                 (reserved, value[1], 0, value[3]))  # byte 3 is the result
 
 
 def _decode_user_information(ctx: _Ctx, value: memoryview, reserved: int, vbase: int,
@@ -480,7 +486,9 @@ def _decode_abort(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
     if source not in (0, 2):
         ctx.add(8, "Source", "0 (service-user) or 2 (service-provider)", str(source), section)
     elif source == 0 and reason != 0:
-        ctx.add(9, "Reason/Diag.", "00H when source is 0", f"{reason:02X}H", section)
+        # Not significant for source 0: "sent with a value 00H but not tested" (Table 9-26).
+        ctx.add(9, "Reason/Diag.", "00H when source is 0 (not tested)", f"{reason:02X}H", section,
+                "warning")
     elif source == 2 and reason not in ABORT_REASONS:
         ctx.add(9, "Reason/Diag.", "0, 1, 2, 4, 5 or 6", str(reason), section)
     return Abort(source, reason, reserved, (body[0], body[1]))
