@@ -179,7 +179,8 @@ def _convert(name: str, value: Any, source: str) -> Any:
         unknown = [v for v in items if v not in FAULTS]
         if unknown:
             raise ProfileError(f"{source}: field 'faults': unknown fault(s) "
-                               f"{', '.join(map(str, unknown))}; known: {', '.join(sorted(FAULTS))}")
+                               f"{', '.join(map(str, unknown))}; "
+                               f"known: {', '.join(sorted(FAULTS))}")
         return set(items)
     if name == "status_rules":
         rules = []

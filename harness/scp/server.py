@@ -40,7 +40,6 @@ from harness.wire.dimse import (
     DecodedCommand,
     encode_command,
     encode_elements,
-    value_ui,
     value_us,
 )
 from harness.wire.findings import Finding

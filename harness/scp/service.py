@@ -68,14 +68,15 @@ class CStoreRequest:
     transfer_syntax: str = ""
     dataset_sop_class: str | None = None
     dataset_sop_instance: str | None = None
-    precheck: tuple[int, str | None] | None = None  # (status, error comment) decided before the handler
+    # (status, error comment) decided before the handler runs
+    precheck: tuple[int, str | None] | None = None
 
     @property
     def dataset_path(self) -> Path | None:
         return self.file.path if self.file is not None else None
 
     @property
-    def DataSet(self) -> bytes:  # noqa: N802 - pynetdicom's name
+    def DataSet(self) -> bytes:
         """The encoded data set (without the Part 10 header we put in front of it)."""
         if self.file is None:
             return b""
@@ -218,7 +219,7 @@ class StorageServiceClass:
         rsp.Status = code
         return rsp
 
-    def SCP(self, req: CStoreRequest, context: PresentationContext) -> CStoreResponse | None:  # noqa: N802
+    def SCP(self, req: CStoreRequest, context: PresentationContext) -> CStoreResponse | None:
         """Run the handler for one C-STORE, keep or drop the file, send the response."""
         rsp = CStoreResponse(req.MessageID, req.AffectedSOPClassUID, req.AffectedSOPInstanceUID)
         try:

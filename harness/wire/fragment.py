@@ -59,17 +59,22 @@ def message_pdvs(
         yield from _pdvs(context_id, data, limit, 0, data_splits)
 
 
-def _pdvs(context_id: int, payload: bytes | bytearray | memoryview, limit: int, kind: int,
-          splits: Sequence[int] | None) -> Iterator[PDV]:
+def pieces(payload: bytes | bytearray | memoryview, limit: int,
+           splits: Sequence[int] | None = None) -> list[memoryview]:
+    """Cut ``payload`` at the forced ``splits`` and then into pieces of at most ``limit``."""
     view = memoryview(payload)
     bounds = [0, *sorted(s for s in (splits or ()) if 0 < s < len(view)), len(view)]
-    pieces: list[memoryview] = []
+    out: list[memoryview] = []
     for lo, hi in itertools.pairwise(bounds):
-        pieces.extend(split(view[lo:hi], limit))
-    if not pieces:
-        pieces = [view[0:0]]
-    last = len(pieces) - 1
-    for i, piece in enumerate(pieces):
+        out.extend(split(view[lo:hi], limit))
+    return out or [view[0:0]]
+
+
+def _pdvs(context_id: int, payload: bytes | bytearray | memoryview, limit: int, kind: int,
+          splits: Sequence[int] | None) -> Iterator[PDV]:
+    parts = pieces(payload, limit, splits)
+    last = len(parts) - 1
+    for i, piece in enumerate(parts):
         yield PDV(context_id, kind | (MCH_LAST if i == last else 0), piece)
 
 
