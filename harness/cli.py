@@ -1,0 +1,387 @@
+"""The ``dicom-harness`` command line: run, list, serve, report, bench.
+
+Exit status: 0 no failure, 1 at least one scenario failed (or a regression with
+``--fail-on regression``), 2 usage error or target unreachable, with a one-line reason on
+stderr. Nothing here prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or an unreachable target: one line on stderr, exit 2."""
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:11112), got "
+                                         f"{text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicom-harness",
+        description="Conformance testing, simulation and benchmarking of DICOM Storage SCPs.")
+    parser.add_argument("--version", action="version", version=f"dicom-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the conformance suite against an SCP")
+    run.add_argument("--target", type=_host_port, metavar="HOST:PORT",
+                     help="the SCP to test (default: an embedded reference SCP)")
+    run.add_argument("--called-aet", default=None, metavar="AET",
+                     help="Called AE title (default ANY-SCP)")
+    run.add_argument("--calling-aet", default="HARNESS", metavar="AET",
+                     help="Calling AE title (default HARNESS)")
+    run.add_argument("--suite", default=None, metavar="NAME|PATH",
+                     help="scenario file, folder or suite name (default: all of scenarios/)")
+    run.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
+                     help="select scenarios by id/title/group/tag words, with and/or/not")
+    run.add_argument("--slow", action="store_true",
+                     help="include scenarios tagged slow (large objects, floods)")
+    run.add_argument("--storage-dir", type=Path, default=None, metavar="DIR",
+                     help="where the target writes what it receives: enables stored-data "
+                          "checks")
+    run.add_argument("--target-profile", type=Path, default=None, metavar="FILE",
+                     help="YAML of what the target declares about itself (checked as MUST)")
+    run.add_argument("--scp-profile", type=Path, default=None, metavar="FILE",
+                     help="behaviour profile of the embedded reference SCP (no --target)")
+    run.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
+                     help="where the HTML report and results.json go (default reports/)")
+    run.add_argument("--json", type=Path, default=None, metavar="FILE",
+                     help="also write the results JSON here")
+    run.add_argument("--junit", type=Path, default=None, metavar="FILE",
+                     help="write JUnit XML here")
+    run.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
+                     help="seconds to wait for any answer (default 10)")
+    run.add_argument("--baseline", type=Path, default=None, metavar="OLD.json",
+                     help="compare with an earlier results JSON")
+    run.add_argument("--fail-on", choices=("failure", "regression"), default="failure",
+                     help="exit 1 on any failure (default) or only on regressions against "
+                          "--baseline")
+    run.add_argument("--no-html", action="store_true", help="do not write the HTML report")
+    run.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+
+    lst = sub.add_parser("list", help="list the scenarios of a suite")
+    lst.add_argument("--suite", default=None, metavar="NAME|PATH")
+    lst.add_argument("-k", dest="keyword", default=None, metavar="EXPR")
+    lst.add_argument("--slow", action="store_true", help="include scenarios tagged slow")
+    lst.add_argument("--format", choices=("table", "ids", "json"), default="table")
+
+    serve = sub.add_parser("serve", help="run the reference Storage SCP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=11112)
+    serve.add_argument("--aet", default=None, help="our AE title (default ANY-SCP)")
+    serve.add_argument("--storage-dir", type=Path, default=Path("received"), metavar="DIR")
+    serve.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                       help="behaviour profile YAML (faults, statuses, delays, policies)")
+    serve.add_argument("--list-faults", action="store_true",
+                       help="list the faults a profile can switch on, and exit")
+    serve.add_argument("-q", "--quiet", action="store_true", help="no per-store log lines")
+
+    report = sub.add_parser("report", help="rebuild reports from a results JSON")
+    report.add_argument("results", type=Path, metavar="RESULTS.json")
+    report.add_argument("--baseline", type=Path, default=None, metavar="OLD.json")
+    report.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR")
+    report.add_argument("--junit", type=Path, default=None, metavar="FILE")
+
+    bench = sub.add_parser("bench", help="measure store throughput and latency of an SCP")
+    try:
+        from harness.bench.cli import add_arguments
+    except ImportError:  # the bench layer is optional at import time
+        pass
+    else:
+        add_arguments(bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "bench":
+            from harness.bench.cli import run_bench
+
+            return run_bench(args)
+    except UsageError as exc:
+        print(f"dicom-harness {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"dicom-harness {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+# --- run / list ----------------------------------------------------------------------------
+
+
+def load_scenarios(suite: str | None, keyword: str | None, slow: bool) -> list[Any]:
+    from harness.engine.loader import ScenarioError, load_suite, select
+
+    try:
+        scenarios = select(load_suite(suite), keyword)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if not slow:
+        scenarios = [s for s in scenarios if "slow" not in s.tags]
+    return scenarios
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    scenarios = load_scenarios(args.suite, args.keyword, args.slow)
+    if args.format == "ids":
+        for sc in scenarios:
+            print(sc.id)
+    elif args.format == "json":
+        print(json.dumps([{"id": s.id, "title": s.title, "group": s.group,
+                           "severity": s.severity, "references": s.references,
+                           "tags": s.tags} for s in scenarios], indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{len(scenarios)} scenarios")
+        for col in ("id", "group", "severity", "title", "references"):
+            table.add_column(col)
+        for sc in scenarios:
+            table.add_row(sc.id, sc.group, sc.severity, sc.title, ", ".join(sc.references))
+        Console(width=200).print(table)
+    return EXIT_OK
+
+
+def _check_reachable(host: str, port: int, timeout: float) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, 5.0)):
+            pass
+    except OSError as exc:
+        raise UsageError(f"target {host}:{port} unreachable: {exc.strerror or exc}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.engine.context import Target, TargetProfileError, load_target_profile
+    from harness.engine.embedded import EmbeddedSCP
+    from harness.scp.profile import Profile, ProfileError
+
+    scenarios = load_scenarios(args.suite, args.keyword, args.slow)
+    if not scenarios:
+        raise UsageError("no scenario selected (check --suite and -k)")
+    try:
+        declared = load_target_profile(args.target_profile)
+    except TargetProfileError as exc:
+        raise UsageError(str(exc)) from None
+    baseline = _load_results(args.baseline) if args.baseline else None
+    if args.fail_on == "regression" and baseline is None:
+        raise UsageError("--fail-on regression needs --baseline OLD.json")
+    embedded: EmbeddedSCP | None = None
+    if args.target is None:
+        try:
+            profile = Profile.load(args.scp_profile) if args.scp_profile else Profile()
+        except ProfileError as exc:
+            raise UsageError(str(exc)) from None
+        embedded = EmbeddedSCP(profile).start()
+        host, port = "127.0.0.1", embedded.port
+        storage = embedded.storage_dir
+        called = args.called_aet or profile.ae_title
+        declared = {**_declared_from_profile(profile), **declared}
+    else:
+        host, port = args.target
+        storage = args.storage_dir
+        called = args.called_aet or "ANY-SCP"
+        _check_reachable(host, port, args.timeout)
+        if storage is not None and not storage.is_dir():
+            raise UsageError(f"--storage-dir {storage}: not a directory")
+    target = Target(host, port, called, args.calling_aet, args.timeout, storage, declared,
+                    embedded is not None)
+    try:
+        results = _run_with_progress(target, scenarios, args.quiet)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return _write_outputs(results, args, baseline)
+
+
+def _declared_from_profile(profile: Any) -> dict[str, Any]:
+    """The embedded SCP knows its own behaviour: declare it, so INFO checks become MUST."""
+    out: dict[str, Any] = {"duplicate_sop_instance": profile.duplicate_sop_instance,
+                           "artim_timeout": profile.artim_timeout,
+                           "max_associations": profile.max_associations,
+                           "max_pdu": profile.max_pdu}
+    if profile.require_called_aet:
+        out["called_ae_enforced"] = True
+    if profile.calling_aet_allow:
+        out["calling_aet_allow"] = list(profile.calling_aet_allow)
+    return out
+
+
+def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from harness.engine.runner import Runner
+
+    console = Console(stderr=False, highlight=False)
+    styles = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim",
+              "error": "bold magenta", "info": "cyan"}
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), console=console, transient=True,
+                  disable=quiet or not console.is_terminal) as progress:
+        task = progress.add_task("running scenarios", total=len(scenarios))
+
+        def report(sc: Any, result: dict[str, Any]) -> None:
+            progress.advance(task)
+            if not quiet:
+                outcome = result["outcome"]
+                line = (f"[{styles[outcome]}]{outcome.upper():5}[/] {sc.severity:6} "
+                        f"{sc.id}  [dim]{result['duration_s']:.2f}s[/]")
+                if outcome in ("fail", "warn", "error"):
+                    line += f"\n        [dim]{_escape(result['observed'][:200])}[/]"
+                progress.console.print(line)
+
+        runner = Runner(target, progress=report)
+        return asyncio.run(runner.run(scenarios))
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _load_results(path: Path) -> dict[str, Any]:
+    from harness.report.jsonio import load_results
+    from harness.report.errors import ReportError
+
+    try:
+        return load_results(path)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _write_outputs(results: dict[str, Any], args: argparse.Namespace,
+                   baseline: dict[str, Any] | None) -> int:
+    from harness.report import write_outputs
+
+    paths, comparison = write_outputs(results, report_dir=args.report_dir, json_path=args.json,
+                                      junit_path=args.junit, baseline=baseline,
+                                      html=not args.no_html)
+    _print_summary(results, comparison)
+    for label, path in paths.items():
+        print(f"{label}: {path}")
+    if args.fail_on == "regression":
+        return EXIT_FAIL if comparison is not None and comparison.regressions else EXIT_OK
+    return EXIT_FAIL if results["summary"]["failed"] else EXIT_OK
+
+
+def _print_summary(results: dict[str, Any], comparison: Any) -> None:
+    from rich.console import Console
+
+    from harness.report.console import print_summary
+
+    print_summary(results, Console(highlight=False), comparison=comparison)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results = _load_results(args.results)
+    baseline = _load_results(args.baseline) if args.baseline else None
+    args.json = None
+    args.no_html = False
+    args.fail_on = "failure"
+    from harness.report import write_outputs
+
+    paths, comparison = write_outputs(results, report_dir=args.report_dir, json_path=None,
+                                      junit_path=args.junit, baseline=baseline, html=True,
+                                      write_results=False)
+    _print_summary(results, comparison)
+    for label, path in paths.items():
+        print(f"{label}: {path}")
+    return EXIT_OK
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness.scp.profile import FAULTS, Profile, ProfileError
+    from harness.scp.server import StorageSCP
+
+    if args.list_faults:
+        for name, text in sorted(FAULTS.items()):
+            print(f"{name:26} {text}")
+        return EXIT_OK
+    try:
+        profile = Profile.load(args.profile) if args.profile else Profile()
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    if args.aet:
+        profile.ae_title = args.aet
+    if not 0 <= args.port < 65536:
+        raise UsageError(f"--port {args.port}: not a TCP port")
+    try:
+        args.storage_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--storage-dir {args.storage_dir}: {exc.strerror}") from None
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    return asyncio.run(_serve(StorageSCP(profile, args.storage_dir, host=args.host,
+                                         port=args.port, trace=False), profile))
+
+
+async def _serve(scp: Any, profile: Any) -> int:
+    try:
+        await scp.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {scp.host}:{scp.server.port}: "
+                         f"{exc.strerror or exc}") from None
+    faults = f" faults: {', '.join(sorted(profile.faults))}" if profile.faults else ""
+    print(f"dicom-harness serve: {profile.ae_title} listening on {scp.host}:{scp.port}, "
+          f"storing in {scp.storage_dir}{faults}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # Finished stores are already renamed into place; stopping only drops unfinished ones.
+    await scp.stop()
+    print(f"dicom-harness serve: stopped after {len(scp.records)} store(s)", flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

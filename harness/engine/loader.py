@@ -1,0 +1,278 @@
+"""Loading scenario files (YAML under ``scenarios/``) into validated :class:`Scenario` objects.
+
+A malformed file gives a :class:`ScenarioError` naming the file, the line and the field.
+Parametrised scenarios (``parametrize: {name: [values]}``) expand into one scenario per
+value, with ``${name}`` replaced in every string of their steps.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.engine.model import GROUP_TITLES, SEVERITIES, Scenario, Step
+
+SUITES_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+_PACKAGED = Path(__file__).resolve().parent.parent / "scenarios"
+LINE_KEY = "__line__"
+
+SCENARIO_KEYS = {"id", "title", "severity", "references", "steps", "description", "tags",
+                 "negative", "requires", "conformance_statement", "timeout", "expected",
+                 "parametrize", "group", LINE_KEY}
+STEP_MODIFIERS = {"expect", "as", LINE_KEY}
+EXPECT_KEYS = {"outcome", "checks", "stored", "within", "declared", "record", "responses"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid: the message says where and what."""
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping[LINE_KEY] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                            _construct_mapping)
+
+
+def strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: strip_lines(v) for k, v in value.items() if k != LINE_KEY}
+    if isinstance(value, list):
+        return [strip_lines(v) for v in value]
+    return value
+
+
+def suite_paths(suite: str | None) -> list[Path]:
+    """Files of a suite: a name under scenarios/ (default: all), a file or a folder."""
+    base = SUITES_DIR if SUITES_DIR.is_dir() else _PACKAGED
+    if suite is None or suite in ("", "all", "default"):
+        return sorted(base.glob("*.yaml"))
+    path = Path(suite)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(path.glob("*.yaml"))
+    named = sorted(p for p in base.glob("*.yaml") if p.stem == suite or p.stem.startswith(
+        suite + "-") or p.stem.split("-")[0] == suite.lower())
+    if named:
+        return named
+    raise ScenarioError(f"suite '{suite}': no such file, folder or suite name under {base} "
+                        f"(known: {', '.join(p.stem for p in sorted(base.glob('*.yaml')))})")
+
+
+def load_suite(suite: str | None = None) -> list[Scenario]:
+    scenarios: list[Scenario] = []
+    seen: dict[str, str] = {}
+    for path in suite_paths(suite):
+        for sc in load_file(path):
+            if sc.id in seen:
+                raise ScenarioError(f"{sc.where}: scenario id '{sc.id}' already defined at "
+                                    f"{seen[sc.id]}")
+            seen[sc.id] = sc.where
+            scenarios.append(sc)
+    return scenarios
+
+
+def load_file(path: Path) -> list[Scenario]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{path}{line}: invalid YAML: {problem}") from exc
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: a scenario file must be a mapping with 'group' and "
+                            "'scenarios'")
+    group = doc.get("group")
+    if not isinstance(group, str) or not group:
+        raise ScenarioError(f"{path}:{doc.get(LINE_KEY, 1)}: field 'group' is required "
+                            f"(one of {', '.join(GROUP_TITLES)})")
+    items = doc.get("scenarios")
+    if not isinstance(items, list) or not items:
+        raise ScenarioError(f"{path}:{doc.get(LINE_KEY, 1)}: field 'scenarios' must be a "
+                            "non-empty list")
+    defaults = doc.get("defaults") or {}
+    out: list[Scenario] = []
+    for raw in items:
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{path}: every entry of 'scenarios' must be a mapping")
+        merged = {**{k: v for k, v in defaults.items() if k != LINE_KEY}, **raw}
+        out.extend(_expand(path, group, merged))
+    return out
+
+
+def _where(path: Path, raw: dict[str, Any]) -> str:
+    return f"{path}:{raw.get(LINE_KEY, '?')}"
+
+
+def _expand(path: Path, group: str, raw: dict[str, Any]) -> list[Scenario]:
+    params = raw.get("parametrize")
+    if not params:
+        return [_scenario(path, group, raw, {})]
+    if not isinstance(params, dict):
+        raise ScenarioError(f"{_where(path, raw)}: 'parametrize' must map names to lists")
+    names = [k for k in params if k != LINE_KEY]
+    for name in names:
+        if not isinstance(params[name], list) or not params[name]:
+            raise ScenarioError(f"{_where(path, raw)}: parametrize '{name}' must be a "
+                                "non-empty list")
+    out = []
+    for combo in itertools.product(*(params[n] for n in names)):
+        values = dict(zip(names, combo, strict=True))
+        out.append(_scenario(path, group, _substitute(raw, values), values))
+    return out
+
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _substitute(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        full = _VAR.fullmatch(value)
+        if full and full.group(1) in values:
+            return values[full.group(1)]  # keep the type (ints stay ints)
+        return _VAR.sub(lambda m: str(values.get(m.group(1), m.group(0))), value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, values) for k, v in value.items() if k != "parametrize"}
+    if isinstance(value, list):
+        return [_substitute(v, values) for v in value]
+    return value
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", str(value)).strip("-").lower()
+
+
+def _scenario(path: Path, group: str, raw: dict[str, Any], values: dict[str, Any]) -> Scenario:
+    where = _where(path, raw)
+    unknown = set(raw) - SCENARIO_KEYS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                            f"known: {', '.join(sorted(SCENARIO_KEYS - {LINE_KEY}))}")
+    for key in ("id", "title"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ScenarioError(f"{where}: field '{key}' is required and must be a string")
+    sid = raw["id"] + ("[" + ",".join(_slug(v) for v in values.values()) + "]" if values else "")
+    severity = raw.get("severity", "must")
+    if severity not in SEVERITIES:
+        raise ScenarioError(f"{where}: scenario '{sid}': field 'severity' must be one of "
+                            f"{', '.join(SEVERITIES)}, got {severity!r}")
+    refs = raw.get("references")
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+        raise ScenarioError(f"{where}: scenario '{sid}': field 'references' must be a non-empty "
+                            "list of sections of the standard (every scenario cites what it "
+                            "checks)")
+    steps_raw = raw.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise ScenarioError(f"{where}: scenario '{sid}': field 'steps' must be a non-empty list")
+    steps = [_step(path, sid, i, s) for i, s in enumerate(steps_raw, 1)]
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list):
+        raise ScenarioError(f"{where}: scenario '{sid}': field 'tags' must be a list")
+    timeout = raw.get("timeout")
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise ScenarioError(f"{where}: scenario '{sid}': field 'timeout' must be a positive "
+                            "number of seconds")
+    return Scenario(
+        id=sid, title=str(raw["title"]), group=str(raw.get("group", group)), severity=severity,
+        references=list(refs), steps=steps, description=str(raw.get("description", "")).strip(),
+        tags=[str(t) for t in tags], negative=bool(raw.get("negative", group >= "D")),
+        requires=[str(r) for r in raw.get("requires") or []],
+        conformance_statement=bool(raw.get("conformance_statement", False)),
+        timeout=float(timeout) if timeout is not None else None,
+        expected=str(raw.get("expected", "")).strip(), source=str(path),
+        line=raw.get(LINE_KEY), params=values)
+
+
+def _step(path: Path, sid: str, index: int, raw: Any) -> Step:
+    from harness.engine.steps import STEPS  # the registry of operations
+
+    where = f"{path}:{raw.get(LINE_KEY, '?') if isinstance(raw, dict) else '?'}"
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index}: a step must be a mapping "
+                            "like '- store: {...}'")
+    ops = [k for k in raw if k not in STEP_MODIFIERS]
+    if len(ops) != 1:
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index}: expected exactly one "
+                            f"operation, found {', '.join(map(str, ops)) or 'none'}; "
+                            f"operations: {', '.join(sorted(STEPS))}")
+    op = ops[0]
+    if op not in STEPS:
+        close = fnmatch.filter(STEPS, op[:3] + "*")
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index}: unknown operation "
+                            f"'{op}'{hint}; operations: {', '.join(sorted(STEPS))}")
+    params = raw[op] if raw[op] is not None else {}
+    if not isinstance(params, dict):
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): parameters must "
+                            "be a mapping")
+    spec = STEPS[op]
+    unknown = set(params) - spec.params - {LINE_KEY}
+    if unknown:
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): unknown "
+                            f"parameter(s) {', '.join(sorted(map(str, unknown)))}; known: "
+                            f"{', '.join(sorted(spec.params)) or 'none'}")
+    expect = raw.get("expect") or {}
+    if not isinstance(expect, dict):
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): 'expect' must be "
+                            "a mapping")
+    bad = set(expect) - EXPECT_KEYS - {LINE_KEY}
+    if bad:
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): unknown "
+                            f"expectation(s) {', '.join(sorted(map(str, bad)))}; known: "
+                            f"{', '.join(sorted(EXPECT_KEYS))}")
+    from harness.engine.expect import validate_expect
+
+    problem = validate_expect(strip_lines(expect))
+    if problem:
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): {problem}")
+    return Step(op, strip_lines(params), strip_lines(expect), str(raw.get("as", "main")),
+                raw.get(LINE_KEY))
+
+
+def select(scenarios: list[Scenario], expr: str | None) -> list[Scenario]:
+    """Filter by a ``-k`` expression: words joined with and/or/not, matched against the id,
+    title, group and tags (substring, case-insensitive), like pytest's ``-k``."""
+    if not expr:
+        return scenarios
+    tokens = re.findall(r"\(|\)|[^\s()]+", expr)
+    py: list[str] = []
+    for tok in tokens:
+        low = tok.lower()
+        if low in ("and", "or", "not", "(", ")"):
+            py.append(low)
+        else:
+            py.append(f"_m({tok!r})")
+    code = " ".join(py)
+    out = []
+    for sc in scenarios:
+        hay = " ".join([sc.id, sc.title, f"group:{sc.group}", *sc.tags,
+                        *(f"tag:{t}" for t in sc.tags)]).lower()
+
+        def _m(word: str, hay: str = hay) -> bool:
+            return word.lower() in hay
+
+        try:
+            keep = eval(code, {"__builtins__": {}}, {"_m": _m})
+        except SyntaxError as exc:
+            raise ScenarioError(f"-k {expr!r}: not a valid expression") from exc
+        if keep:
+            out.append(sc)
+    return out

@@ -1,0 +1,305 @@
+"""Running scenarios against a target and turning what happened into verdicts.
+
+For each scenario: run its steps, judge each step's expectations (graded MUST / SHOULD),
+apply the universal checks, check stored data where a storage directory is known, run a
+liveness probe after negative scenarios, and reduce all checks to one outcome. A scenario
+never outlives its time budget: a hang is a failed check, never a hung harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.engine.context import ScenarioRun, Target
+from harness.engine.expect import as_list, judge
+from harness.engine.model import Scenario, Step
+from harness.engine.steps import STEPS, op_associate, op_release, op_store
+from harness.engine.storage import StorageInspector, compare, outside_writes
+from harness.scu.outcome import Outcome
+
+DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "response",
+                  "release": "release", "wait_response": "response"}
+ProgressFn = Callable[[Scenario, dict[str, Any]], None]
+
+
+class Runner:
+    def __init__(self, target: Target, *, progress: ProgressFn | None = None) -> None:
+        self.target = target
+        self.progress = progress
+        self.observed: dict[str, Any] = {}
+        self.inspector = StorageInspector(target.storage_dir) if target.storage_dir else None
+
+    async def run(self, scenarios: list[Scenario]) -> dict[str, Any]:
+        started = dt.datetime.now(dt.UTC)
+        t0 = time.monotonic()
+        results = []
+        for index, sc in enumerate(scenarios):
+            result = await self.run_one(sc, index)
+            results.append(result)
+            if self.progress is not None:
+                self.progress(sc, result)
+        return self.results(results, started, time.monotonic() - t0)
+
+    async def run_one(self, sc: Scenario, index: int = 0) -> dict[str, Any]:
+        run = ScenarioRun(sc, self.target, self.observed)
+        run.index = index + 1
+        start = time.monotonic()
+        missing = [r for r in sc.requires if not self.target.declared.get(r)]
+        if missing:
+            return self._result(run, "skip", time.monotonic() - start,
+                                observed=f"needs the target profile to declare "
+                                         f"{', '.join(missing)}")
+        budget = run.timeout * (len(sc.steps) + 2) + 5
+        error: str | None = None
+        try:
+            await asyncio.wait_for(self._steps(run), budget)
+        except TimeoutError:
+            run.check("scenario time budget", "must", False, f"done within {budget:g} s",
+                      "the scenario did not finish (hang)", "PS3.8 9.1.4")
+        except Exception as exc:  # the harness itself failed: outcome error, with the reason
+            error = f"{type(exc).__name__}: {exc}"
+            run.notes.append(traceback.format_exc(limit=6))
+        finally:
+            run.close_all()
+        run.universal.received_findings(run.trace, run.our_max)
+        run.universal.emit(run)
+        if sc.negative and error is None:
+            await self._probe(run)
+        outcome = "error" if error else _reduce(run, sc)
+        return self._result(run, outcome, time.monotonic() - start, error=error)
+
+    async def _steps(self, run: ScenarioRun) -> None:
+        ended: dict[str, str] = {}  # association name -> why it can carry no more steps
+        for number, step in enumerate(run.scenario.steps, 1):
+            if step.assoc in ended and step.op not in ("associate", "connect"):
+                run.check(f"step {number}: {step.op}", "info", None, "run",
+                          f"not run: the association had already ended ({ended[step.assoc]})")
+                continue
+            spec = STEPS[step.op]
+            out = await spec.func(run, step.params, step.assoc)
+            if out.kind in ("rejected", "abort", "close", "hang") or (
+                    step.op == "associate" and out.kind != "accepted"):
+                ended[step.assoc] = out.describe()
+            elif step.op in ("associate", "connect"):
+                ended.pop(step.assoc, None)
+            run.step_outcomes.append(out)
+            if out.kind == "error":
+                raise HarnessStepError(f"step {number} ({step.op}): {out.detail}")
+            await self._judge(run, number, step, out)
+
+    async def _judge(self, run: ScenarioRun, number: int, step: Step, out: Outcome) -> None:
+        sc = run.scenario
+        expect = dict(step.expect)
+        for key, override in (expect.pop("declared", None) or {}).items():
+            if self.target.declared.get(key):
+                expect.update(override)
+        label = f"step {number}: {step.op}" + (f" ({step.assoc})" if step.assoc != "main"
+                                               else "")
+        refs = ", ".join(sc.references)
+        spec = expect.get("outcome", DEFAULT_EXPECT.get(step.op))
+        if spec is not None:
+            mentioned = " ".join(p for _g, ps in _grades(spec) for p in ps).lower()
+            for severity, verdict, text in judge(spec, out, sc.severity):
+                run.check(label, severity, verdict == "pass", text, out.describe(), refs)
+            if out.kind == "hang" and "hang" not in mentioned:
+                run.check(f"{label}: answer in time", "must", False,
+                          "an answer, an A-ABORT or a close", out.describe(), "PS3.8 9.1.4")
+        if "within" in expect:
+            limit = float(expect["within"])
+            run.check(f"{label}: time", sc.severity, out.elapsed <= limit, f"<= {limit:g} s",
+                      f"{out.elapsed:.3f} s", refs)
+        if "responses" in expect:
+            self._responses(run, label, expect["responses"], out)
+        if "stored" in expect:
+            await self._stored(run, label, str(expect["stored"]), out)
+        if "record" in expect:
+            key = str(expect["record"])
+            run.observed[key] = out.describe() if key != "artim_timeout_s" else round(
+                out.elapsed, 2)
+            run.check(f"{label}: recorded {key}", "info", None, "recorded for the "
+                      "conformance statement", out.describe())
+
+    def _responses(self, run: ScenarioRun, label: str, spec: Any, out: Outcome) -> None:
+        want = [int(x) for x in (spec.get("ids", []) if isinstance(spec, dict) else spec)]
+        any_order = isinstance(spec, dict) and spec.get("order") == "any"
+        got = [m.command.elements.get(0x0120) for m in out.responses]
+        ok = sorted(got) == sorted(want) if any_order else got == want  # type: ignore[type-var]
+        run.check(f"{label}: responses", "must", ok,
+                  f"Message IDs Being Responded To {want}" + (" in any order" if any_order
+                                                               else ""),
+                  f"{got}", "PS3.7 9.3.1.2, D.3.3.3")
+
+    async def _stored(self, run: ScenarioRun, label: str, mode: str, out: Outcome) -> None:
+        sent = out.extra.get("sent")
+        name = f"{label}: stored data"
+        if mode == "any":
+            return
+        if self.inspector is None:
+            run.check(name, "info", None, f"stored: {mode}",
+                      "skipped: no --storage-dir, the stored data cannot be checked")
+            return
+        if sent is None:
+            run.check(name, "info", None, f"stored: {mode}", "skipped: nothing was sent")
+            return
+        sev = run.scenario.severity
+        refs = "PS3.4 B.2.2; PS3.7 Annex C.5"
+        if mode == "sent":
+            found = []
+            for _ in range(20):
+                found = self.inspector.find(sent.sop_instance_uid)
+                if found:
+                    break
+                await asyncio.sleep(0.1)
+            if not found:
+                run.check(name, sev, False, "the instance stored", "no file with SOP Instance "
+                          f"UID {sent.sop_instance_uid}", refs)
+                return
+            problems = compare(found[-1].path, sent.data, sent.transfer_syntax)
+            run.check(name, sev, not problems, "stored object equal to what was sent",
+                      "; ".join(problems[:4]) or "equal", refs)
+        elif mode == "none":
+            await asyncio.sleep(0.2)
+            found = self.inspector.find(sent.sop_instance_uid)
+            run.check(name, sev, not found, "nothing stored (failure means not performed)",
+                      ", ".join(f.path.name for f in found) or "nothing stored", refs)
+        elif mode == "not-partial":
+            deadline = time.monotonic() + 2.0
+            while True:
+                found = self.inspector.find(sent.sop_instance_uid)
+                broken = [f for f in self.inspector.new_since(run.started) if not f.readable]
+                if (not found and not broken) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            shown = [f.path.name for f in found + broken]
+            run.check(name, "must", not shown, "nothing partial kept after the abort",
+                      ", ".join(shown) or "nothing kept", "PS3.8 7.3; PS3.7 9.2.4")
+        outside = outside_writes(self.inspector.directory, run.started,
+                                 [sent.sop_instance_uid])
+        if outside:
+            run.check(f"{label}: nothing outside", "must", False,
+                      "nothing written outside the storage directory",
+                      ", ".join(map(str, outside[:3])), "PS3.15 (security); PS3.4 B.2")
+
+    async def _probe(self, run: ScenarioRun) -> None:
+        """Liveness: a new association, one store and a release must still work."""
+        probe = ScenarioRun(run.scenario, self.target, {})
+        probe.index = 10_000 + run.index
+        try:
+            setup = await asyncio.wait_for(op_associate(probe, {}, "probe"), run.timeout + 1)
+            stored = await asyncio.wait_for(op_store(probe, {}, "probe"), run.timeout + 1) \
+                if setup.kind == "accepted" else setup
+            if setup.kind == "accepted":
+                await asyncio.wait_for(op_release(probe, {}, "probe"), run.timeout + 1)
+            ok = stored.kind == "response" and (stored.category or "") in ("Success",
+                                                                           "Warning")
+            observed = stored.describe()
+        except (TimeoutError, OSError) as exc:
+            ok, observed = False, f"probe failed: {exc or 'timeout'}"
+        finally:
+            probe.close_all()
+        run.check("SCP alive after the scenario", "must", ok,
+                  "a new association and a store succeed (liveness probe)", observed,
+                  "PS3.8 9.1.4 Note 1")
+
+    def _result(self, run: ScenarioRun, outcome: str, duration: float,
+                observed: str = "", error: str | None = None) -> dict[str, Any]:
+        sc = run.scenario
+        failing = [c for c in run.checks if c.outcome in ("fail", "warn")]
+        shown = failing or [c for c in run.checks if c.outcome == "info"] or run.checks[-1:]
+        if error:
+            observed = f"harness error: {error}"
+        elif not observed:
+            observed = "; ".join(f"{c.name}: {c.observed}" for c in shown[:4])
+        expected = sc.expected or "; ".join(f"{c.name}: {c.expected}" for c in shown[:4])
+        return {
+            "id": sc.id, "title": sc.title, "group": sc.group, "group_title": sc.group_title,
+            "severity": sc.severity, "outcome": outcome, "references": sc.references,
+            "expected": expected, "observed": observed, "duration_s": round(duration, 4),
+            "tags": sc.tags, "conformance_statement": sc.conformance_statement,
+            "description": sc.description, "checks": [c.to_dict() for c in run.checks],
+            "trace": run.trace.to_list(), "source": sc.where,
+        }
+
+    def results(self, scenarios: list[dict[str, Any]], started: dt.datetime,
+                duration: float) -> dict[str, Any]:
+        counts = {"total": len(scenarios), "passed": 0, "failed": 0, "warned": 0,
+                  "skipped": 0, "errored": 0, "info": 0}
+        key = {"pass": "passed", "fail": "failed", "warn": "warned", "skip": "skipped",
+               "error": "errored", "info": "info"}
+        for result in scenarios:
+            counts[key[result["outcome"]]] += 1
+        t = self.target
+        obs = self.observed
+        return {
+            "harness_version": __version__,
+            "started_at": started.isoformat(timespec="seconds"),
+            "duration_s": round(duration, 3),
+            "target": {"host": t.host, "port": t.port, "called_aet": t.called_aet,
+                       "calling_aet": t.calling_aet,
+                       "implementation_class_uid": obs.get("implementation_class_uid"),
+                       "implementation_version_name": obs.get("implementation_version_name"),
+                       "embedded": t.embedded,
+                       "storage_dir": str(t.storage_dir) if t.storage_dir else None},
+            "summary": counts,
+            "scenarios": scenarios,
+            "conformance": conformance_statement(obs),
+        }
+
+
+class HarnessStepError(RuntimeError):
+    pass
+
+
+def _grades(spec: Any) -> list[tuple[str, list[str]]]:
+    if isinstance(spec, dict):
+        return [(g, as_list(v)) for g, v in spec.items()]
+    return [("must", as_list(spec))]
+
+
+def _reduce(run: ScenarioRun, sc: Scenario) -> str:
+    outcomes = {c.outcome for c in run.checks}
+    if "fail" in outcomes:
+        return "fail"
+    if "warn" in outcomes:
+        return "warn"
+    return "info" if sc.severity == "info" else "pass"
+
+
+def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
+    from harness.engine.names import uid_name
+
+    accepted = [{"sop_class": uid, "name": uid_name(uid), "transfer_syntaxes": sorted(ts)}
+                for uid, ts in sorted(obs.get("accepted", {}).items())]
+    rejected = [{"sop_class": uid, "name": uid_name(uid), "result": result}
+                for uid, result in sorted(obs.get("rejected", {}).items())
+                if uid not in obs.get("accepted", {})]
+    keys = ("max_pdu", "async_window", "ae_title_policy", "duplicate_sop_instance_policy",
+            "artim_timeout_s", "implementation_class_uid", "implementation_version_name",
+            "transfer_syntax_choice", "pipelining", "cancel_policy")
+    out: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
+    out.update({k: obs.get(k) for k in keys})
+    if out["async_window"] is None and obs.get("accepted"):
+        out["async_window"] = [1, 1]
+    return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

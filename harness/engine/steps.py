@@ -1,0 +1,603 @@
+"""Scenario operations: what each ``- op: {...}`` of a scenario file does.
+
+Each operation drives a :class:`~harness.scu.client.SimulatedSCU` and returns an
+:class:`~harness.scu.outcome.Outcome`; the runner then judges the step's ``expect``. The
+registry ``STEPS`` (name -> parameters, doc, function) is what the loader validates against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from harness.datasets import (
+    KINDS,
+    NotApplicable,
+    encode_dataset,
+    frames_for_pixel_bytes,
+    make_instance,
+    malform,
+    with_sop_class_uid,
+    with_sop_instance_uid,
+)
+from harness.engine.context import ScenarioRun, SentInstance
+from harness.engine.universal import UniversalChecks
+from harness.net.connection import ConnectionClosed, PeerTimeout
+from harness.scu.client import Framing, SimulatedSCU, StoreRequest
+from harness.scu.outcome import Outcome
+from harness.wire.constants import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    VERIFICATION_SOP_CLASS,
+)
+from harness.wire.items import (
+    AsyncOpsWindow,
+    ImplementationClassUID,
+    MaximumLength,
+    PresentationContextRQ,
+    RawItem,
+    RoleSelection,
+    SubItem,
+    UserInformation,
+)
+from harness.wire.pdu import (
+    PDV,
+    Abort,
+    AssociateAC,
+    AssociateRJ,
+    AssociateRQ,
+    PDataTF,
+    RawPDU,
+    ReleaseRP,
+    ReleaseRQ,
+)
+
+SOP_CLASSES = {
+    "CT": "1.2.840.10008.5.1.4.1.1.2",
+    "MR": "1.2.840.10008.5.1.4.1.1.4",
+    "CR": "1.2.840.10008.5.1.4.1.1.1",
+    "US": "1.2.840.10008.5.1.4.1.1.3.1",
+    "MG": "1.2.840.10008.5.1.4.1.1.1.2",
+    "SC": "1.2.840.10008.5.1.4.1.1.7",
+    "SR": "1.2.840.10008.5.1.4.1.1.88.11",
+    "PDF": "1.2.840.10008.5.1.4.1.1.104.1",
+    "RTPLAN": "1.2.840.10008.5.1.4.1.1.481.5",
+    "VERIFICATION": VERIFICATION_SOP_CLASS,
+    "PRIVATE": "1.2.3.999.1",
+}
+TRANSFER_SYNTAXES = {
+    "IVRLE": IMPLICIT_VR_LE,
+    "EVRLE": EXPLICIT_VR_LE,
+    "EVRBE": EXPLICIT_VR_BE,
+    "DEFLATED": DEFLATED_EXPLICIT_VR_LE,
+    "JPEG_BASELINE": "1.2.840.10008.1.2.4.50",
+    "JPEG_LOSSLESS": "1.2.840.10008.1.2.4.70",
+    "RLE": "1.2.840.10008.1.2.5",
+    "J2K": "1.2.840.10008.1.2.4.90",
+    "BOGUS": "1.2.3.999.2",
+}
+NATIVE = {IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE}
+KIND_FOR_CLASS = {spec.sop_class_uid: name for name, spec in KINDS.items() if name != "tiny"}
+KIND_FOR_CLASS[SOP_CLASSES["CT"]] = "tiny"
+
+
+def sop_class(value: Any) -> str:
+    text = str(value)
+    return SOP_CLASSES.get(text.upper(), text)
+
+
+def transfer_syntax(value: Any) -> str:
+    text = str(value)
+    return TRANSFER_SYNTAXES.get(text.upper(), text)
+
+
+StepFunc = Callable[[ScenarioRun, dict[str, Any], str], Awaitable[Outcome]]
+
+
+@dataclass(slots=True)
+class StepSpec:
+    params: set[str]
+    doc: str
+    func: StepFunc
+
+
+STEPS: dict[str, StepSpec] = {}
+
+
+def step(name: str, params: str, doc: str) -> Callable[[StepFunc], StepFunc]:
+    def register(func: StepFunc) -> StepFunc:
+        STEPS[name] = StepSpec(set(params.split()), doc, func)
+        return func
+    return register
+
+
+def universal(run: ScenarioRun) -> UniversalChecks:
+    return run.universal
+
+
+# --- association ------------------------------------------------------------------------------
+
+
+async def connect(run: ScenarioRun, name: str) -> SimulatedSCU | Outcome:
+    existing = run.associations.get(name)
+    if existing is not None and not existing.conn.is_closed:
+        return existing
+    try:
+        scu = await SimulatedSCU.connect(run.target.host, run.target.port,
+                                         timeout=run.timeout, trace=run.trace,
+                                         assoc_id=run.next_assoc_id())
+    except (ConnectionClosed, PeerTimeout) as exc:
+        return Outcome("error", f"cannot connect: {exc}")
+    run.associations[name] = scu
+    return scu
+
+
+def _contexts(spec: Any) -> list[PresentationContextRQ]:
+    if spec in (None, "std", "standard"):
+        from harness.scu.client import standard_contexts
+
+        return standard_contexts()
+    out = []
+    for i, item in enumerate(spec):
+        cid = int(item.get("id", 2 * i + 1))
+        ts = item.get("ts", ["IVRLE"])
+        out.append(PresentationContextRQ(cid, sop_class(item.get("abstract", "CT")),
+                                         [transfer_syntax(t) for t in
+                                          ([ts] if isinstance(ts, str) else ts)]))
+    return out
+
+
+def _user_items(params: dict[str, Any]) -> list[SubItem]:
+    extra: list[SubItem] = []
+    if "async_window" in params:
+        invoked, performed = params["async_window"]
+        extra.append(AsyncOpsWindow(int(invoked), int(performed)))
+    for role in params.get("roles") or []:
+        extra.append(RoleSelection(sop_class(role.get("sop_class", "CT")),
+                                   int(role.get("scu", 1)), int(role.get("scp", 0))))
+    for raw in params.get("extra_user_items") or []:
+        extra.append(RawItem(int(raw["type"]), bytes.fromhex(str(raw.get("data", "")))))
+    return extra
+
+
+def build_rq(run: ScenarioRun, params: dict[str, Any]) -> AssociateRQ:
+    called = params.get("called_ae", run.target.called_aet)
+    calling = params.get("calling_ae", run.target.calling_aet)
+    if isinstance(called, str) and called.startswith("hex:"):
+        called = bytes.fromhex(called[4:])
+    if isinstance(calling, str) and calling.startswith("hex:"):
+        calling = bytes.fromhex(calling[4:])
+    from harness.wire.pdu import associate_rq
+
+    rq = associate_rq(called, calling, _contexts(params.get("contexts")),
+                      max_pdu=int(params.get("max_pdu", 16384)),
+                      extra_user_items=_user_items(params),
+                      application_context=str(params.get("application_context",
+                                                         "1.2.840.10008.3.1.1.1")))
+    if "protocol_version" in params:
+        rq.protocol_version = int(params["protocol_version"])
+    ui = rq.user_information
+    assert ui is not None
+    for omit in params.get("omit_user_items") or []:
+        kind = {"max_length": MaximumLength, "implementation_class_uid":
+                ImplementationClassUID}[omit]
+        ui.sub_items = [s for s in ui.sub_items if not isinstance(s, kind)]
+    if params.get("user_items_order") == "reverse":
+        ui.sub_items.reverse()
+    if params.get("reserved_nonzero"):
+        rq.reserved_header = 0xFF
+        rq.reserved_version = 0xFFFF
+        rq.reserved_tail = bytes([0xA5]) * 32
+        for item in rq.items:
+            item.reserved = 0xFF  # type: ignore[assignment]
+    if params.get("items_order") == "user-info-first":
+        rq.items = [i for i in rq.items if isinstance(i, UserInformation)] + [
+            i for i in rq.items if not isinstance(i, UserInformation)]
+    return rq
+
+
+@step("associate", "called_ae calling_ae contexts max_pdu protocol_version application_context "
+      "async_window roles extra_user_items omit_user_items user_items_order reserved_nonzero "
+      "items_order timeout record",
+      "Open TCP and send an A-ASSOCIATE-RQ (std-RQ unless changed); wait for the answer.")
+async def op_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = await connect(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    rq = build_rq(run, params)
+    run.our_max[scu.assoc_id] = rq.max_pdu_length or 0
+    out = await scu.associate(rq, params.get("timeout"))
+    ac = scu.ac
+    if out.kind == "accepted" and ac is not None:
+        universal(run).associate_ac(rq, ac)
+        observe_ac(run, rq, ac)
+        out.extra["ac"] = ac
+    out.extra["rq"] = rq
+    return out
+
+
+def observe_ac(run: ScenarioRun, rq: AssociateRQ, ac: AssociateAC) -> None:
+    """Feed the observed conformance statement from an A-ASSOCIATE-AC."""
+    obs = run.observed
+    proposed = {pc.context_id: str(pc.abstract_syntax) for pc in rq.presentation_contexts}
+    accepted = obs.setdefault("accepted", {})
+    rejected = obs.setdefault("rejected", {})
+    for pc in ac.presentation_contexts:
+        abstract = proposed.get(pc.context_id, "?")
+        if pc.result == 0:
+            accepted.setdefault(abstract, set()).add(str(pc.transfer_syntax))
+        else:
+            rejected.setdefault(abstract, pc.result)
+    ui = ac.user_information
+    if ui is not None:
+        obs.setdefault("max_pdu", ui.maximum_length)
+        obs.setdefault("implementation_class_uid", ui.implementation_class_uid)
+        obs.setdefault("implementation_version_name", ui.implementation_version_name)
+        if ui.async_ops_window is not None:
+            obs["async_window"] = list(ui.async_ops_window)
+
+
+@step("connect", "", "Open a TCP connection only (no A-ASSOCIATE-RQ).")
+async def op_connect(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = await connect(run, name)
+    return scu if isinstance(scu, Outcome) else Outcome("sent", "TCP connected")
+
+
+def _scu(run: ScenarioRun, name: str) -> SimulatedSCU | Outcome:
+    scu = run.associations.get(name)
+    if scu is None:
+        return Outcome("error", f"association '{name}' was never opened in this scenario")
+    return scu
+
+
+# --- data sets --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _encoded(kind: str, seed: int, index: int, ts: str, pixel_bytes: int | None) -> bytes:
+    if pixel_bytes:
+        ds = make_instance(kind, seed=seed, index=index,
+                           frames=frames_for_pixel_bytes(kind, pixel_bytes))
+    else:
+        ds = make_instance(kind, seed=seed, index=index)
+    return encode_dataset(ds, ts)
+
+
+@lru_cache(maxsize=256)
+def instance_uids(kind: str, seed: int, index: int) -> tuple[str, str]:
+    """(SOP Class UID, SOP Instance UID) of a synthetic instance, without its pixels."""
+    from harness.datasets import build_instance
+
+    ds = build_instance(kind, seed=seed, index=index, with_pixels=False)
+    return str(ds.SOPClassUID), str(ds.SOPInstanceUID)
+
+
+def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tuple[int, str]:
+    ctx = params.get("context")
+    accepted = scu.requestor.accepted_contexts
+    if isinstance(ctx, int):
+        _abstract, ts = accepted.get(ctx, ("", ""))
+        return ctx, ts or transfer_syntax(params.get("transfer_syntax", "IVRLE"))
+    wanted = sop_class(ctx) if ctx else klass
+    found = scu.context_for(wanted)
+    if found is None:
+        raise LookupError(f"no accepted presentation context for {wanted}")
+    return found
+
+
+@step("store", "kind seed index context transfer_syntax message_id priority "
+      "move_originator_aet move_originator_message_id sop_class sop_instance "
+      "command_sop_class command_sop_instance dataset_sop_instance dataset_sop_class command "
+      "group_length explicit_vr_command data_set_type malform data_hex no_data framing wait "
+      "timeout pixel_bytes",
+      "Send a C-STORE-RQ with a synthetic data set (faults optional); wait for the response.")
+async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    kind = str(params.get("kind", "tiny"))
+    seed = int(params.get("seed", 0))
+    index = int(params.get("index", 1000 * run.index + len(run.sent)))
+    klass = KINDS[kind].sop_class_uid
+    try:
+        context_id, context_ts = _choose_context(scu, params, sop_class(params.get(
+            "command_sop_class", params.get("sop_class", klass))))
+    except LookupError as exc:
+        return Outcome("error", str(exc))
+    ts = transfer_syntax(params.get("transfer_syntax", context_ts))
+    # Encapsulated syntaxes: the harness only checks negotiation, and sends native data.
+    ts_encode = ts if ts in NATIVE else EXPLICIT_VR_LE
+    if "data_hex" in params:
+        data: bytes | None = bytes.fromhex(str(params["data_hex"]))
+        sent_class, sent_uid = instance_uids(kind, seed, index)
+    else:
+        data = _encoded(kind, seed, index, ts_encode, params.get("pixel_bytes"))
+        sent_class, sent_uid = instance_uids(kind, seed, index)
+        try:
+            if "sop_instance" in params or "dataset_sop_instance" in params:
+                data = with_sop_instance_uid(data, ts_encode, str(params.get(
+                    "dataset_sop_instance", params.get("sop_instance"))))
+                sent_uid = str(params.get("dataset_sop_instance", params.get("sop_instance")))
+            if "dataset_sop_class" in params:
+                data = with_sop_class_uid(data, ts_encode, sop_class(params["dataset_sop_class"]))
+            if "malform" in params:
+                data = malform(str(params["malform"]), data, ts_encode, seed)
+        except NotApplicable as exc:
+            return Outcome("error", f"malformer does not apply: {exc}")
+    if params.get("no_data"):
+        data = None
+    msg_id = int(params.get("message_id", next(run.message_ids)))
+    request = StoreRequest(
+        message_id=msg_id,
+        sop_class_uid=sop_class(params.get("command_sop_class", params.get("sop_class",
+                                                                          sent_class))),
+        sop_instance_uid=str(params.get("command_sop_instance", params.get("sop_instance",
+                                                                          sent_uid))),
+        priority=int(params.get("priority", 0)),
+        command_data_set_type=int(params.get("data_set_type", 0x0000 if data is not None
+                                             else 0x0101)),
+        move_originator_aet=params.get("move_originator_aet"),
+        move_originator_message_id=params.get("move_originator_message_id"),
+        overrides={int(str(k), 16): v for k, v in (params.get("command") or {}).items()},
+        group_length=params.get("group_length", "auto"),
+        explicit_vr=bool(params.get("explicit_vr_command", False)),
+    )
+    framing = Framing(**(params.get("framing") or {}))
+    out = await scu.store(request, data, context_id, framing=framing,
+                          wait=bool(params.get("wait", True)), timeout=params.get("timeout"))
+    out.extra.update(request=request, context_id=context_id)
+    if data is not None:
+        run.sent.append(SentInstance(sent_uid, sent_class, ts_encode, bytes(data), out.kind))
+        out.extra["sent"] = run.sent[-1]
+    if out.kind == "response" and out.message is not None:
+        universal(run).store_response(out.message, msg_id, request.sop_class_uid,
+                                      request.sop_instance_uid, context_id)
+    return out
+
+
+@step("wait_response", "count timeout",
+      "Wait for responses to requests sent with wait: false (count, default 1).")
+async def op_wait_response(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    count = int(params.get("count", 1))
+    responses = []
+    out = Outcome("hang")
+    for _ in range(count):
+        out = await scu.wait_response(params.get("timeout"))
+        if out.kind != "response" or out.message is None:
+            break
+        responses.append(out.message)
+        answered = out.message.command.elements.get(0x0120)
+        req = _request_for(run, answered)
+        if req is None:
+            universal(run).unexpected_response(out.message)
+        else:
+            universal(run).store_response(out.message, req[0], req[1], req[2], req[3])
+    out.responses = responses
+    return out
+
+
+def _request_for(run: ScenarioRun, msg_id: Any) -> tuple[int, str, str, int] | None:
+    for entry in reversed(run.step_outcomes):
+        request = entry.extra.get("request")
+        if request is not None and request.message_id == msg_id:
+            return (request.message_id, request.sop_class_uid, request.sop_instance_uid,
+                    entry.extra.get("context_id", 0))
+    return None
+
+
+@step("expect_nothing", "seconds",
+      "Check that the SCP sends nothing (no PDU, no close) for a while.")
+async def op_expect_nothing(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    return await scu.expect_pdu(float(params.get("seconds", 0.5)))
+
+
+@step("echo", "message_id context timeout", "C-ECHO on the Verification context.")
+async def op_echo(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    return await scu.echo(int(params.get("message_id", next(run.message_ids))),
+                          context_id=params.get("context"), timeout=params.get("timeout"))
+
+
+@step("cancel", "message_id context count", "Send C-CANCEL-RQ(s) (unconfirmed: no wait).")
+async def op_cancel(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    cid = params.get("context")
+    if cid is None:
+        found = scu.context_for(SOP_CLASSES["CT"]) or next(iter(
+            (k, v[1]) for k, v in scu.requestor.accepted_contexts.items()), None)
+        if found is None:
+            return Outcome("error", "no accepted context to send C-CANCEL on")
+        cid = found[0]
+    out = Outcome("sent")
+    for _ in range(int(params.get("count", 1))):
+        out = await scu.cancel(int(params.get("message_id", 1)), int(cid))
+    return out
+
+
+@step("command", "elements context group_length explicit_vr data_hex wait timeout",
+      "Send any command set (element number -> value) and optionally wait for an answer.")
+async def op_command(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    from harness.wire.dimse import encode_elements, encode_value
+
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    elements = []
+    for key, value in (params.get("elements") or {}).items():
+        element = int(str(key), 16)
+        elements.append((element, bytes.fromhex(value[4:]) if isinstance(value, str) and
+                         value.startswith("hex:") else encode_value(element, value)))
+    command = encode_elements(sorted(elements), group_length=params.get("group_length", "auto"),
+                              explicit_vr=bool(params.get("explicit_vr", False)))
+    cid = params.get("context")
+    if cid is None:
+        found = scu.context_for(SOP_CLASSES["CT"])
+        cid = found[0] if found else 1
+    data = bytes.fromhex(str(params["data_hex"])) if "data_hex" in params else None
+    return await scu.send_command(int(cid), command, data, wait=bool(params.get("wait", True)),
+                                  timeout=params.get("timeout"))
+
+
+# --- raw PDUs and bytes ------------------------------------------------------------------------
+
+
+def build_pdu(spec: dict[str, Any], run: ScenarioRun) -> Any:
+    kind = str(spec.get("type", "raw"))
+    if kind == "associate-rq":
+        return build_rq(run, spec.get("params") or {})
+    if kind == "associate-ac":
+        return AssociateAC(items=[])
+    if kind == "associate-rj":
+        return AssociateRJ(1, 1, 1)
+    if kind == "release-rq":
+        return ReleaseRQ()
+    if kind == "release-rp":
+        return ReleaseRP()
+    if kind == "abort":
+        return Abort(int(spec.get("source", 0)), int(spec.get("reason", 0)))
+    if kind == "pdata":
+        return PDataTF([PDV(int(p.get("context", 1)), int(p.get("mch", 3)),
+                            bytes.fromhex(str(p.get("data", "")))) for p in spec.get("pdvs", [])])
+    return RawPDU(int(spec.get("pdu_type", 0x99)), bytes.fromhex(str(spec.get("body", ""))),
+                  length=spec.get("length"))
+
+
+@step("send_pdu", "pdu length reserved", "Send one PDU object (any type, fields as given).")
+async def op_send_pdu(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    pdu = build_pdu(params.get("pdu") or {}, run)
+    if "length" in params:
+        pdu.length = int(params["length"])
+    if "reserved" in params:
+        pdu.reserved_header = int(params["reserved"])
+    return scu.send_pdu(pdu)
+
+
+@step("send_bytes", "hex repeat", "Send raw bytes on the connection.")
+async def op_send_bytes(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    data = bytes.fromhex(str(params.get("hex", ""))) * int(params.get("repeat", 1))
+    return scu.send_bytes(data)
+
+
+@step("expect_pdu", "timeout", "Wait for the next thing the SCP sends (PDU, close, nothing).")
+async def op_expect_pdu(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    return await scu.expect_pdu(params.get("timeout"))
+
+
+@step("expect_close", "timeout", "Wait until the SCP closes the connection.")
+async def op_expect_close(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    return await scu.expect_close(float(params.get("timeout", run.timeout)))
+
+
+@step("release", "timeout", "A-RELEASE-RQ; expect A-RELEASE-RP.")
+async def op_release(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    return await scu.release(params.get("timeout"))
+
+
+@step("abort", "source reason", "Send A-ABORT and close.")
+async def op_abort(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    return scu.abort(int(params.get("source", 0)), int(params.get("reason", 0)))
+
+
+@step("reset", "", "Close the TCP connection with RST.")
+async def op_reset(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    return scu if isinstance(scu, Outcome) else scu.reset()
+
+
+@step("fin", "", "Half-close the TCP connection (FIN) and keep reading.")
+async def op_fin(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    return scu if isinstance(scu, Outcome) else scu.fin()
+
+
+@step("sleep", "seconds", "Wait without doing anything.")
+async def op_sleep(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    await asyncio.sleep(float(params.get("seconds", 0.1)))
+    return Outcome("sent", "slept")
+
+
+# --- many at once ------------------------------------------------------------------------------
+
+
+@step("store_many", "count associations kind transfer_syntax pixel_bytes timeout",
+      "Several associations in parallel, each storing count instances sequentially.")
+async def op_store_many(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    count = int(params.get("count", 10))
+    n_assoc = int(params.get("associations", 1))
+    kind = str(params.get("kind", "tiny"))
+
+    async def one(a: int) -> tuple[list[Outcome], Outcome | None]:
+        label = f"{name}-{a}"
+        setup = await op_associate(run, {}, label)
+        if setup.kind != "accepted":
+            return [], setup
+        outs = []
+        for i in range(count):
+            out = await op_store(run, {"kind": kind, "index": 100000 + a * count + i,
+                                       "message_id": i + 1,
+                                       **({"transfer_syntax": params["transfer_syntax"]}
+                                          if "transfer_syntax" in params else {}),
+                                       **({"pixel_bytes": params["pixel_bytes"]}
+                                          if "pixel_bytes" in params else {})}, label)
+            outs.append(out)
+            if out.kind != "response":
+                break
+        await run.associations[label].release(run.timeout)
+        return outs, None
+
+    start = time.monotonic()
+    results = await asyncio.gather(*(one(a) for a in range(n_assoc)))
+    elapsed = time.monotonic() - start
+    all_outs = [o for outs, _ in results for o in outs]
+    setup_failures = [s for _, s in results if s is not None]
+    bad = [o for o in all_outs if o.kind != "response" or (o.category or "") != "Success"]
+    latencies = sorted(o.elapsed for o in all_outs)
+    out = Outcome("response" if not bad and not setup_failures else (
+        bad[0].kind if bad else setup_failures[0].kind), elapsed=elapsed)
+    if all_outs and not bad and not setup_failures:
+        out.message = all_outs[-1].message
+    elif bad and bad[0].message is not None:
+        out.message = bad[0].message
+    def p(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if \
+            latencies else 0.0
+
+    out.detail = (f"{len(all_outs)}/{count * n_assoc} stores on {n_assoc} association(s), "
+                  f"{len(bad)} not Success, {len(setup_failures)} association(s) refused; "
+                  f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, {elapsed:.2f} s")
+    out.extra["stores"] = len(all_outs)
+    return out

@@ -1,0 +1,156 @@
+"""Stored-data checks: find what the target stored, whatever its file naming, and compare.
+
+Files in the storage directory are matched by the SOP Instance UID they contain (read with
+pydicom, pixel data skipped for the index). Checks: stored == sent (every element, pixel data
+by hash, declared coercions allowed), nothing stored after a failure, nothing partial after an
+abort, nothing outside the directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from harness.datasets.encode import decode_dataset
+
+
+@dataclass(slots=True)
+class StoredFile:
+    path: Path
+    sop_instance_uid: str | None
+    mtime: float
+    size: int
+    readable: bool
+
+
+class StorageInspector:
+    """Indexes a storage directory incrementally (by path, size and mtime)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._index: dict[Path, StoredFile] = {}
+
+    def scan(self) -> list[StoredFile]:
+        seen: set[Path] = set()
+        for root, _dirs, files in os.walk(self.directory):
+            for name in files:
+                path = Path(root) / name
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                seen.add(path)
+                old = self._index.get(path)
+                if old is not None and old.mtime == st.st_mtime and old.size == st.st_size:
+                    continue
+                self._index[path] = _read(path, st.st_mtime, st.st_size)
+        for gone in set(self._index) - seen:
+            del self._index[gone]
+        return list(self._index.values())
+
+    def find(self, sop_instance_uid: str) -> list[StoredFile]:
+        return [f for f in self.scan() if f.sop_instance_uid == sop_instance_uid]
+
+    def wait_for(self, sop_instance_uid: str, timeout: float = 1.0) -> list[StoredFile]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.find(sop_instance_uid)
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
+
+    def new_since(self, since: float) -> list[StoredFile]:
+        return [f for f in self.scan() if f.mtime >= since - 1.0]
+
+
+def _read(path: Path, mtime: float, size: int) -> StoredFile:
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        uid = ds.get("SOPInstanceUID")
+        return StoredFile(path, str(uid) if uid is not None else None, mtime, size, True)
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, AttributeError,
+            TypeError):
+        return StoredFile(path, None, mtime, size, False)
+    except Exception:  # pydicom raises many kinds on damaged files: all mean "unreadable"
+        return StoredFile(path, None, mtime, size, False)
+
+
+def compare(stored_path: Path, sent: bytes, transfer_syntax: str,
+            allowed_coercions: set[str] | None = None) -> list[str]:
+    """Differences between a stored file and the data set bytes sent (empty = equal)."""
+    try:
+        stored = dcmread(stored_path, force=True)
+    except Exception as exc:
+        return [f"stored file cannot be read: {type(exc).__name__}: {exc}"]
+    try:
+        original = decode_dataset(sent, transfer_syntax)
+    except Exception as exc:
+        return [f"sent data set cannot be decoded for comparison: {exc}"]
+    return diff_datasets(original, stored, allowed_coercions or set())
+
+
+def _value_key(elem: Any) -> Any:
+    value = elem.value
+    if isinstance(value, bytes | bytearray):
+        return hashlib.sha256(bytes(value)).hexdigest()
+    if elem.VR == "SQ":
+        return [tuple(sorted((t, repr(_value_key(e))) for t, e in item.items()))
+                for item in value]
+    return repr(value)
+
+
+def diff_datasets(sent: Dataset, stored: Dataset, allowed: set[str]) -> list[str]:
+    problems: list[str] = []
+    for elem in sent:
+        if elem.tag.group == 0x0002:
+            continue
+        keyword = elem.keyword or str(elem.tag)
+        if keyword in allowed:
+            continue
+        if elem.tag not in stored:
+            problems.append(f"{keyword} {elem.tag} missing in the stored object")
+            continue
+        if _value_key(elem) != _value_key(stored[elem.tag]):
+            what = "pixel data differs (hash)" if elem.tag == 0x7FE00010 else (
+                f"{keyword} differs: sent {str(elem.value)[:40]!r}, stored "
+                f"{str(stored[elem.tag].value)[:40]!r}")
+            problems.append(what)
+    return problems
+
+
+def outside_writes(directory: Path, since: float, names: list[str]) -> list[Path]:
+    """Files created since ``since`` next to or above the storage directory, or at paths a
+    hostile UID would name: evidence of a path traversal."""
+    hits: list[Path] = []
+    candidates = [directory.parent, directory.parent.parent]
+    for base in candidates:
+        try:
+            entries = list(base.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry == directory or entry.is_dir():
+                continue
+            try:
+                if entry.stat().st_mtime >= since - 0.5:
+                    hits.append(entry)
+            except OSError:
+                continue
+    for name in names:
+        for base in (directory, directory / "sub"):
+            target = (base / name).resolve()
+            if not str(target).startswith(str(directory.resolve())) and target.exists():
+                try:
+                    if target.stat().st_mtime >= since - 0.5:
+                        hits.append(target)
+                except OSError:
+                    continue
+    return hits
