@@ -1,0 +1,105 @@
+"""Synthetic DICOM instances, their wire encodings, named malformers and a structure checker.
+
+``make_instance`` builds deterministic, realistic instances (pydicom + faker);
+``encode_dataset``/``decode_dataset``/``encode_file``/``iter_encoded`` put them into bytes;
+``MALFORMERS`` damages those bytes in named ways; ``DatasetStructureChecker`` /
+``check_dataset_bytes`` tell a receiver whether a data set it got is structurally sound.
+"""
+
+from harness.datasets.encode import (
+    UID_TAGS,
+    dataset_differences,
+    decode_dataset,
+    decode_file,
+    deflate,
+    encode_dataset,
+    encode_file,
+    inflate,
+    iter_encoded,
+    patch_uid,
+    uid_offsets,
+)
+from harness.datasets.factory import (
+    HARNESS_UID_ROOT,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    KINDS,
+    KindSpec,
+    build_instance,
+    derive_uid,
+    frames_for_pixel_bytes,
+    make_instance,
+    tiny_pdf,
+    uid_of_length,
+)
+from harness.datasets.malformers import (
+    HOSTILE_UIDS,
+    MALFORMERS,
+    UID_64,
+    UID_65,
+    Malformer,
+    NotApplicable,
+    malform,
+    remove_top_level,
+    with_sop_class_uid,
+    with_sop_instance_uid,
+    with_top_level_value,
+    with_uids,
+)
+from harness.datasets.raw import UNCOMPRESSED_TRANSFER_SYNTAXES, Encoding, ts_encoding
+from harness.datasets.structure import (
+    PROBLEMS,
+    DatasetStructureChecker,
+    ElementInfo,
+    Problem,
+    check_dataset_bytes,
+    problem_codes,
+    walk_elements,
+)
+
+__all__ = [
+    "HARNESS_UID_ROOT",
+    "HOSTILE_UIDS",
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "KINDS",
+    "MALFORMERS",
+    "PROBLEMS",
+    "UID_64",
+    "UID_65",
+    "UID_TAGS",
+    "UNCOMPRESSED_TRANSFER_SYNTAXES",
+    "DatasetStructureChecker",
+    "ElementInfo",
+    "Encoding",
+    "KindSpec",
+    "Malformer",
+    "NotApplicable",
+    "Problem",
+    "build_instance",
+    "check_dataset_bytes",
+    "dataset_differences",
+    "decode_dataset",
+    "decode_file",
+    "deflate",
+    "derive_uid",
+    "encode_dataset",
+    "encode_file",
+    "frames_for_pixel_bytes",
+    "inflate",
+    "iter_encoded",
+    "make_instance",
+    "malform",
+    "patch_uid",
+    "problem_codes",
+    "remove_top_level",
+    "tiny_pdf",
+    "ts_encoding",
+    "uid_of_length",
+    "uid_offsets",
+    "walk_elements",
+    "with_sop_class_uid",
+    "with_sop_instance_uid",
+    "with_top_level_value",
+    "with_uids",
+]
