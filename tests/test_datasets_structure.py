@@ -1,4 +1,4 @@
-"""Tests for harness.datasets.structure: the streaming structural checker."""
+"""Tests for harness.wire.dataset_check: the streaming structural checker."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from harness.datasets import (
     problem_codes,
     walk_elements,
 )
-from harness.datasets.raw import (
+from harness.wire.dataset_raw import (
     ITEM_DELIMITATION_TAG,
     ITEM_TAG,
     SEQUENCE_DELIMITATION_TAG,

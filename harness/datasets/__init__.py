@@ -46,8 +46,7 @@ from harness.datasets.malformers import (
     with_top_level_value,
     with_uids,
 )
-from harness.datasets.raw import UNCOMPRESSED_TRANSFER_SYNTAXES, Encoding, ts_encoding
-from harness.datasets.structure import (
+from harness.wire.dataset_check import (
     PROBLEMS,
     DatasetStructureChecker,
     ElementInfo,
@@ -56,6 +55,7 @@ from harness.datasets.structure import (
     problem_codes,
     walk_elements,
 )
+from harness.wire.dataset_raw import UNCOMPRESSED_TRANSFER_SYNTAXES, Encoding, ts_encoding
 
 __all__ = [
     "HARNESS_UID_ROOT",

@@ -36,7 +36,9 @@ from harness.datasets.factory import (
     pattern_offset,
     pixel_period,
 )
-from harness.datasets.raw import (
+from harness.wire.constants import EXPLICIT_VR_LE
+from harness.wire.dataset_check import PROBLEMS, DatasetStructureChecker, walk_elements
+from harness.wire.dataset_raw import (
     PIXEL_DATA_TAG,
     SWAPPED_WORD_SIZE,
     UNCOMPRESSED_TRANSFER_SYNTAXES,
@@ -44,8 +46,6 @@ from harness.datasets.raw import (
     element_header,
     ts_encoding,
 )
-from harness.datasets.structure import PROBLEMS, DatasetStructureChecker, walk_elements
-from harness.wire.constants import EXPLICIT_VR_LE
 from harness.wire.findings import DecodeError
 
 _SWAP_TYPECODES = {2: "H", 4: "I", 8: "Q"}

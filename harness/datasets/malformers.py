@@ -22,7 +22,9 @@ from pydicom.dataset import Dataset
 
 from harness.datasets.encode import decode_dataset, deflate, encode_dataset, inflate
 from harness.datasets.factory import derive_uid
-from harness.datasets.raw import (
+from harness.wire.constants import EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE
+from harness.wire.dataset_check import ElementInfo, walk_elements
+from harness.wire.dataset_raw import (
     ITEM_DELIMITATION_TAG,
     ITEM_TAG,
     PIXEL_DATA_TAG,
@@ -32,8 +34,6 @@ from harness.datasets.raw import (
     item_header,
     ts_encoding,
 )
-from harness.datasets.structure import ElementInfo, walk_elements
-from harness.wire.constants import EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE
 
 SOP_CLASS_UID_TAG = 0x00080016
 SOP_INSTANCE_UID_TAG = 0x00080018

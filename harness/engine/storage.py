@@ -8,18 +8,15 @@ abort, nothing outside the directory.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydicom import dcmread
-from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from harness.datasets.encode import decode_dataset
+from harness.datasets.encode import dataset_differences, decode_dataset, decode_file
 
 
 @dataclass(slots=True)
@@ -85,44 +82,25 @@ def _read(path: Path, mtime: float, size: int) -> StoredFile:
 
 def compare(stored_path: Path, sent: bytes, transfer_syntax: str,
             allowed_coercions: set[str] | None = None) -> list[str]:
-    """Differences between a stored file and the data set bytes sent (empty = equal)."""
+    """Differences between a stored file and the data set bytes sent (empty = equal).
+
+    Both sides are decoded with the harness's own decoders, so byte order (Explicit VR Big
+    Endian) and deflation do not count as differences; ``allowed_coercions`` are keywords
+    the target declared it may change.
+    """
     try:
-        stored = dcmread(stored_path, force=True)
-    except Exception as exc:
+        _meta, stored = decode_file(stored_path.read_bytes())
+    except Exception as exc:  # any decode failure means the stored object is unusable
         return [f"stored file cannot be read: {type(exc).__name__}: {exc}"]
     try:
         original = decode_dataset(sent, transfer_syntax)
     except Exception as exc:
         return [f"sent data set cannot be decoded for comparison: {exc}"]
-    return diff_datasets(original, stored, allowed_coercions or set())
-
-
-def _value_key(elem: Any) -> Any:
-    value = elem.value
-    if isinstance(value, bytes | bytearray):
-        return hashlib.sha256(bytes(value)).hexdigest()
-    if elem.VR == "SQ":
-        return [tuple(sorted((t, repr(_value_key(e))) for t, e in item.items()))
-                for item in value]
-    return repr(value)
-
-
-def diff_datasets(sent: Dataset, stored: Dataset, allowed: set[str]) -> list[str]:
-    problems: list[str] = []
-    for elem in sent:
-        if elem.tag.group == 0x0002:
-            continue
-        keyword = elem.keyword or str(elem.tag)
-        if keyword in allowed:
-            continue
-        if elem.tag not in stored:
-            problems.append(f"{keyword} {elem.tag} missing in the stored object")
-            continue
-        if _value_key(elem) != _value_key(stored[elem.tag]):
-            what = "pixel data differs (hash)" if elem.tag == 0x7FE00010 else (
-                f"{keyword} differs: sent {str(elem.value)[:40]!r}, stored "
-                f"{str(stored[elem.tag].value)[:40]!r}")
-            problems.append(what)
+    allowed = allowed_coercions or set()
+    problems = []
+    for text in dataset_differences(original, stored):
+        if not any(word in text for word in allowed):
+            problems.append(text)
     return problems
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.datasets.structure import DatasetStructureChecker
+from harness.wire.dataset_check import DatasetStructureChecker
 from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorServer
 from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
@@ -99,6 +99,9 @@ class SCPAssociation:
         self.queue: collections.deque[Callable[[], Any]] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._release_pending = False
+        # Every temporary file not yet answered: queued responses are dropped when the
+        # association ends, and their files must not outlive it.
+        self.files: set[IncomingFile] = set()
 
     # ServiceAssociation protocol ---------------------------------------------------------
     @property
@@ -197,6 +200,7 @@ class SCPAssociation:
             req.file = IncomingFile(self.scp.storage_dir, sop_class, sop_instance, ts,
                                     self.net.rq.calling_ae_title if self.net.rq else None,
                                     fsync=p.fsync)
+            self.files.add(req.file)
             incoming.checker = DatasetStructureChecker(ts)
         self.current = incoming
 
@@ -249,6 +253,10 @@ class SCPAssociation:
                 cur.req.file.commit(cur.req.AffectedSOPInstanceUID)
             else:
                 cur.req.file.discard()
+        for pending in self.files:
+            if pending.final_path is None:
+                pending.discard()  # complete but never answered: its job is dropped below
+        self.files.clear()
         self.queue.clear()
         if assoc.rq is not None:
             LOG.info("association %d ended: %s", assoc.assoc_id, how)
@@ -296,6 +304,8 @@ class SCPAssociation:
         if p.has("cancel_status") and self.service.is_cancelled(req.MessageID):
             req.precheck = (0xFE00, None)
         rsp = self.service.SCP(req, context)
+        if req.file is not None:
+            self.files.discard(req.file)
         self.outstanding.discard(req.MessageID)
         if rsp is not None:
             self.scp.record(net.assoc_id, req, rsp)
@@ -372,6 +382,7 @@ class StorageSCP:
                                 artim_timeout=86400.0 if p.has("no_artim") else p.artim_timeout,
                                 idle_timeout=p.idle_timeout,
                                 enforce_max_pdu=not p.has("accept_oversized_pdu"),
+                                abort_on_bad_pdu=not p.has("hang_on_bad_pdu"),
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
 

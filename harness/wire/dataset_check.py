@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydicom._dicom_dict import DicomDictionary
 
-from harness.datasets.raw import (
+from harness.wire.dataset_raw import (
     ITEM_DELIMITATION_TAG,
     ITEM_TAG,
     LONG_LENGTH_VRS,
