@@ -140,15 +140,28 @@ def _expand(path: Path, group: str, raw: dict[str, Any]) -> list[Scenario]:
     return out
 
 
-_VAR = re.compile(r"\$\{(\w+)\}")
+_VAR = re.compile(r"\$\{(\w+)(?:\.(\w+))?\}")
+_MISSING = object()
+
+
+def _lookup(values: dict[str, Any], match: re.Match[str]) -> Any:
+    value = values.get(match.group(1), _MISSING)
+    if match.group(2) is not None and isinstance(value, dict):
+        value = value.get(match.group(2), _MISSING)
+    return value
 
 
 def _substitute(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, str):
         full = _VAR.fullmatch(value)
-        if full and full.group(1) in values:
-            return values[full.group(1)]  # keep the type (ints stay ints)
-        return _VAR.sub(lambda m: str(values.get(m.group(1), m.group(0))), value)
+        if full and _lookup(values, full) is not _MISSING:
+            return strip_lines(_lookup(values, full))  # keep the type (ints stay ints)
+
+        def text(m: re.Match[str]) -> str:
+            found = _lookup(values, m)
+            return m.group(0) if found is _MISSING else str(found)
+
+        return _VAR.sub(text, value)
     if isinstance(value, dict):
         return {k: _substitute(v, values) for k, v in value.items() if k != "parametrize"}
     if isinstance(value, list):
@@ -157,6 +170,8 @@ def _substitute(value: Any, values: dict[str, Any]) -> Any:
 
 
 def _slug(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("name", "case")
     return re.sub(r"[^A-Za-z0-9.]+", "-", str(value)).strip("-").lower()
 
 

@@ -70,6 +70,7 @@ SOP_CLASSES = {
     "RTPLAN": "1.2.840.10008.5.1.4.1.1.481.5",
     "VERIFICATION": VERIFICATION_SOP_CLASS,
     "PRIVATE": "1.2.3.999.1",
+    "TINY": "1.2.840.10008.5.1.4.1.1.2",
 }
 TRANSFER_SYNTAXES = {
     "IVRLE": IMPLICIT_VR_LE,
@@ -195,7 +196,10 @@ def build_rq(run: ScenarioRun, params: dict[str, Any]) -> AssociateRQ:
         rq.reserved_version = 0xFFFF
         rq.reserved_tail = bytes([0xA5]) * 32
         for item in rq.items:
-            item.reserved = 0xFF  # type: ignore[assignment]
+            if isinstance(item, PresentationContextRQ):
+                item.reserved = (0xFF, 0xFF, 0xFF, 0xFF)
+            else:
+                item.reserved = 0xFF
     if params.get("items_order") == "user-info-first":
         rq.items = [i for i in rq.items if isinstance(i, UserInformation)] + [
             i for i in rq.items if not isinstance(i, UserInformation)]
@@ -259,7 +263,7 @@ def _scu(run: ScenarioRun, name: str) -> SimulatedSCU | Outcome:
 # --- data sets --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=32)
 def _encoded(kind: str, seed: int, index: int, ts: str, pixel_bytes: int | None) -> bytes:
     if pixel_bytes:
         ds = make_instance(kind, seed=seed, index=index,
@@ -349,8 +353,11 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
         explicit_vr=bool(params.get("explicit_vr_command", False)),
     )
     framing = Framing(**(params.get("framing") or {}))
+    mark = len(run.trace.entries)
     out = await scu.store(request, data, context_id, framing=framing,
                           wait=bool(params.get("wait", True)), timeout=params.get("timeout"))
+    if out.kind == "response":
+        universal(run).early_response(run.trace.entries[mark:], scu.assoc_id, out.status)
     out.extra.update(request=request, context_id=context_id)
     if data is not None:
         run.sent.append(SentInstance(sent_uid, sent_class, ts_encode, bytes(data), out.kind))
@@ -553,7 +560,28 @@ async def op_sleep(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
 # --- many at once ------------------------------------------------------------------------------
 
 
-@step("store_many", "count associations kind transfer_syntax pixel_bytes timeout",
+class UniqueCopies:
+    """Pre-encoded instance whose SOP Instance UID is patched in place per copy (no pydicom
+    per store): what many-store scenarios need to stay fast."""
+
+    def __init__(self, kind: str, ts: str) -> None:
+        from harness.datasets import uid_offsets
+
+        self.template = _encoded(kind, 0, 0, ts, None)
+        self.klass = KINDS[kind].sop_class_uid
+        self.offset, self.length = uid_offsets(self.template, ts)["SOPInstanceUID"]
+        self.base = int(time.time() * 1000) % 10**9 * 10**6
+
+    def copy(self, n: int) -> tuple[bytes, str]:
+        from harness.datasets import patch_uid, uid_of_length
+
+        buf = bytearray(self.template)
+        uid = uid_of_length(self.base + n, self.length)
+        patch_uid(buf, self.offset, self.length, uid)
+        return bytes(buf), uid
+
+
+@step("store_many", "count associations kind transfer_syntax timeout",
       "Several associations in parallel, each storing count instances sequentially.")
 async def op_store_many(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
     count = int(params.get("count", 10))
@@ -565,20 +593,23 @@ async def op_store_many(run: ScenarioRun, params: dict[str, Any], name: str) -> 
         setup = await op_associate(run, {}, label)
         if setup.kind != "accepted":
             return [], setup
+        scu = run.associations[label]
+        found = scu.context_for(KINDS[kind].sop_class_uid)
+        if found is None:
+            return [], Outcome("rejected", "no accepted context for the workload")
+        cid, ts = found
+        copies = UniqueCopies(kind, transfer_syntax(params.get("transfer_syntax", ts)))
         outs = []
         for i in range(count):
-            out = await op_store(run, {"kind": kind, "index": 100000 + a * count + i,
-                                       "message_id": i + 1,
-                                       **({"transfer_syntax": params["transfer_syntax"]}
-                                          if "transfer_syntax" in params else {}),
-                                       **({"pixel_bytes": params["pixel_bytes"]}
-                                          if "pixel_bytes" in params else {})}, label)
+            data, uid = copies.copy(a * count + i)
+            request = StoreRequest(i + 1, copies.klass, uid)
+            out = await scu.store(request, data, cid, timeout=params.get("timeout"))
             outs.append(out)
-            if out.kind != "response":
+            if out.kind != "response" or out.message is None:
                 break
-        await run.associations[label].release(run.timeout)
+            universal(run).store_response(out.message, i + 1, copies.klass, uid, cid)
+        await scu.release(run.timeout)
         return outs, None
-
     start = time.monotonic()
     results = await asyncio.gather(*(one(a) for a in range(n_assoc)))
     elapsed = time.monotonic() - start

@@ -104,31 +104,29 @@ def compare(stored_path: Path, sent: bytes, transfer_syntax: str,
     return problems
 
 
-def outside_writes(directory: Path, since: float, names: list[str]) -> list[Path]:
-    """Files created since ``since`` next to or above the storage directory, or at paths a
-    hostile UID would name: evidence of a path traversal."""
+def outside_writes(directory: Path, since: float, uids: list[str]) -> list[Path]:
+    """Evidence of a path traversal: files created since ``since`` outside the storage
+    directory at the places a UID would name if used as a path (``directory/<uid>``, with
+    or without a prefix such as ``CT.``), or next to or above the directory with a name that
+    ends in the UID's last path component."""
     hits: list[Path] = []
-    candidates = [directory.parent, directory.parent.parent]
-    for base in candidates:
-        try:
-            entries = list(base.iterdir())
-        except OSError:
-            continue
-        for entry in entries:
-            if entry == directory or entry.is_dir():
-                continue
+    root = directory.resolve()
+    for uid in uids:
+        if "/" not in uid and "\\" not in uid:
+            continue  # a UID without a separator cannot name another directory
+        tail = uid.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].strip("\x00 ")
+        places = {(directory / uid.replace("\x00", "")).resolve()}
+        for base in (directory.parent, directory.parent.parent, Path("/tmp")):
             try:
-                if entry.stat().st_mtime >= since - 0.5:
-                    hits.append(entry)
+                places.update(p for p in base.iterdir() if tail and p.name.endswith(tail))
             except OSError:
                 continue
-    for name in names:
-        for base in (directory, directory / "sub"):
-            target = (base / name).resolve()
-            if not str(target).startswith(str(directory.resolve())) and target.exists():
-                try:
-                    if target.stat().st_mtime >= since - 0.5:
-                        hits.append(target)
-                except OSError:
-                    continue
+        for place in places:
+            if str(place).startswith(str(root) + os.sep):
+                continue
+            try:
+                if place.is_file() and place.stat().st_mtime >= since - 0.5:
+                    hits.append(place)
+            except OSError:
+                continue
     return hits

@@ -16,7 +16,7 @@ from harness.net.trace import Trace
 from harness.wire.constants import MCH_RESERVED_MASK, NO_DATA_SET, CommandField
 from harness.wire.items import AsyncOpsWindow, RoleSelection
 from harness.wire.pdu import AssociateAC, AssociateRQ
-from harness.wire.status import c_store_legality, status_label
+from harness.wire.status import c_store_legality, classify, status_label
 
 UNIVERSAL = {
     "C01 response fields": ("must", "PS3.7 9.3.1.2, 9.1.1.1; PS3.8 E.1, E.2",
@@ -83,6 +83,19 @@ class UniversalChecks:
             elif legality == "not-listed":
                 self.note("C02 status legality", "should",
                           f"status {status_label(status)} is not listed for C-STORE")
+
+    def early_response(self, entries: list[Any], assoc: int, status: int | None) -> None:
+        """Success or Warning must not come before the whole data set was sent (9.3.1.3)."""
+        mine = [e for e in entries if e.assoc == assoc and e.type == "P-DATA-TF"]
+        last_sent = max((i for i, e in enumerate(mine) if e.dir == "sent"), default=-1)
+        first_recv = next((i for i, e in enumerate(mine) if e.dir == "recv"), None)
+        if first_recv is None or first_recv > last_sent or status is None:
+            return
+        category = str(classify(status))
+        if category in ("Success", "Warning"):
+            self.note("C01 response fields", "must",
+                      f"{category} response before the last data set fragment was sent "
+                      "(PS3.7 9.1.1.2, 9.3.1.3)")
 
     def unexpected_response(self, msg: DimseMessage) -> None:
         self.seen.add("C01 response fields")

@@ -83,6 +83,7 @@ class Framing:
     abort_after_bytes: int = 0  # for inside-data: after this many data bytes
     abort_kind: AbortKind = "abort"
     last_bit_early: bool = False  # set the last-fragment bit on the final PDV sent
+    pdu_reserved: int = 0  # value of the reserved byte of every P-DATA-TF header
 
 
 @dataclass(slots=True)
@@ -257,16 +258,16 @@ class SimulatedSCU:
             size = 0
             for pdv in pdvs:
                 if batch and size + pdv.item_size > limit:
-                    conn.send_pdu(PDataTF(batch))
+                    conn.send_pdu(PDataTF(batch, f.pdu_reserved))
                     batch, size = [], 0
                 batch.append(pdv)
                 size += pdv.item_size
             if batch:
-                conn.send_pdu(PDataTF(batch))
+                conn.send_pdu(PDataTF(batch, f.pdu_reserved))
             await conn.drain(self.timeout)
             return
         for pdv in pdvs:
-            conn.send_pdu(PDataTF([pdv]))
+            conn.send_pdu(PDataTF([pdv], f.pdu_reserved))
             await conn.drain(self.timeout)
             if trickle:
                 await asyncio.sleep(trickle)
