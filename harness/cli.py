@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from harness.bench.cli import run_bench
 
-            return run_bench(args)
+            return int(run_bench(args))
     except UsageError as exc:
         print(f"dicom-harness {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -285,8 +285,7 @@ def _escape(text: str) -> str:
 
 
 def _load_results(path: Path) -> dict[str, Any]:
-    from harness.report.jsonio import load_results
-    from harness.report.errors import ReportError
+    from harness.report import ReportError, load_results
 
     try:
         return load_results(path)
@@ -294,15 +293,47 @@ def _load_results(path: Path) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
+def write_outputs(results: dict[str, Any], *, report_dir: Path | None, json_path: Path | None,
+                  junit_path: Path | None, baseline: dict[str, Any] | None,
+                  html: bool = True) -> tuple[dict[str, Path], Any]:
+    """Write the report files a run asked for; return their paths and the comparison."""
+    from harness.report import (
+        REPORT_FILES,
+        compare,
+        write_html,
+        write_json,
+        write_junit,
+        write_report_dir,
+    )
+
+    paths: dict[str, Path] = {}
+    try:
+        if report_dir is not None:
+            if html:
+                paths.update(write_report_dir(results, report_dir, baseline=baseline))
+            else:
+                paths["json"] = write_json(results, report_dir / REPORT_FILES["json"])
+        if json_path is not None:
+            paths["json"] = write_json(results, json_path)
+        if junit_path is not None:
+            paths["junit"] = write_junit(results, junit_path)
+        if html and report_dir is None:
+            paths["html"] = write_html(results, Path("reports") / REPORT_FILES["html"],
+                                       baseline=baseline)
+    except OSError as exc:
+        raise UsageError(f"cannot write reports: {exc.strerror or exc}: "
+                         f"{exc.filename or ''}") from None
+    comparison = compare(results, baseline) if baseline is not None else None
+    return paths, comparison
+
+
 def _write_outputs(results: dict[str, Any], args: argparse.Namespace,
                    baseline: dict[str, Any] | None) -> int:
-    from harness.report import write_outputs
-
     paths, comparison = write_outputs(results, report_dir=args.report_dir, json_path=args.json,
                                       junit_path=args.junit, baseline=baseline,
                                       html=not args.no_html)
     _print_summary(results, comparison)
-    for label, path in paths.items():
+    for label, path in sorted(paths.items()):
         print(f"{label}: {path}")
     if args.fail_on == "regression":
         return EXIT_FAIL if comparison is not None and comparison.regressions else EXIT_OK
@@ -312,24 +343,36 @@ def _write_outputs(results: dict[str, Any], args: argparse.Namespace,
 def _print_summary(results: dict[str, Any], comparison: Any) -> None:
     from rich.console import Console
 
-    from harness.report.console import print_summary
+    from harness.report import print_summary
 
-    print_summary(results, Console(highlight=False), comparison=comparison)
+    console = Console(highlight=False)
+    print_summary(results, console)
+    if comparison is not None:
+        console.print(f"against the baseline: {len(comparison.regressions)} regression(s), "
+                      f"{len(comparison.new_failures)} new failure(s), "
+                      f"{len(comparison.fixed)} fixed")
+        for change in comparison.regressions[:20]:
+            console.print(f"  [bold red]REGRESSION[/] {_escape(change.id)}: "
+                          f"{change.before} -> {change.after}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     results = _load_results(args.results)
     baseline = _load_results(args.baseline) if args.baseline else None
-    args.json = None
-    args.no_html = False
-    args.fail_on = "failure"
-    from harness.report import write_outputs
+    from harness.report import REPORT_FILES, write_html, write_junit
 
-    paths, comparison = write_outputs(results, report_dir=args.report_dir, json_path=None,
-                                      junit_path=args.junit, baseline=baseline, html=True,
-                                      write_results=False)
-    _print_summary(results, comparison)
-    for label, path in paths.items():
+    paths: dict[str, Path] = {}
+    try:
+        paths["html"] = write_html(results, args.report_dir / REPORT_FILES["html"],
+                                   baseline=baseline)
+        if args.junit is not None:
+            paths["junit"] = write_junit(results, args.junit)
+    except OSError as exc:
+        raise UsageError(f"cannot write reports: {exc.strerror or exc}") from None
+    from harness.report import compare
+
+    _print_summary(results, compare(results, baseline) if baseline else None)
+    for label, path in sorted(paths.items()):
         print(f"{label}: {path}")
     return EXIT_OK
 

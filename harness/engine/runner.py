@@ -13,7 +13,6 @@ import datetime as dt
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from harness import __version__
@@ -288,18 +287,3 @@ def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
     if out["async_window"] is None and obs.get("accepted"):
         out["async_window"] = [1, 1]
     return out
-
-
-def write_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
