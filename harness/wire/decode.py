@@ -332,7 +332,13 @@ def _decode_sub_item(ctx: _Ctx, sub_type: int, reserved: int, sub: memoryview, o
         if not 1 <= len(sub) <= 16:
             ctx.add(offset - 2, "Implementation-version-name length", "1-16", str(len(sub)),
                     "PS3.7 D.3.3.2")
-        return ImplementationVersionName(_ascii(sub), reserved)
+        raw = bytes(sub)
+        if not raw.isascii():
+            # Kept as bytes so that re-encoding sends back exactly what came.
+            ctx.add(offset, "Implementation-version-name", "ISO 646 (ASCII) characters",
+                    repr(raw), "PS3.7 D.3.3.2")
+            return ImplementationVersionName(raw, reserved)
+        return ImplementationVersionName(raw.decode("ascii"), reserved)
     elif sub_type == ItemType.ASYNC_OPS_WINDOW:
         if len(sub) != 4:
             ctx.add(offset - 2, "Asynchronous Operations Window length", "4", str(len(sub)),
@@ -357,11 +363,17 @@ def _decode_sub_item(ctx: _Ctx, sub_type: int, reserved: int, sub: memoryview, o
         if need(2, "PS3.7 D.3.3.5"):
             n = _U16.unpack_from(sub, 0)[0]
             if need(n + 2, "PS3.7 D.3.3.5"):
-                return SOPClassExtended(_ascii(sub[2: 2 + n]), bytes(sub[2 + n:]), reserved)
+                uid = _uid_value(ctx, sub[2: 2 + n], "SOP-class-uid", offset + 2, "PS3.7 D.3.3.5")
+                return SOPClassExtended(uid, bytes(sub[2 + n:]), reserved)
     elif sub_type == ItemType.SOP_CLASS_COMMON_EXTENDED:
         parsed = _decode_common_extended(sub)
         if parsed is not None:
-            return SOPClassCommonExtended(parsed[0], parsed[1], list(parsed[2]), reserved)
+            names = ["SOP-class-uid", "Service-class-uid"]
+            names += ["Related-general-sop-class-uid"] * (len(parsed) - 2)
+            uids: list[str | bytes] = [
+                _uid_value(ctx, raw, name, offset + rel, "PS3.7 D.3.3.6")
+                for (rel, raw), name in zip(parsed, names, strict=True)]
+            return SOPClassCommonExtended(uids[0], uids[1], uids[2:], reserved)
         ctx.add(offset - 4, "SOP Class Common Extended Negotiation", "consistent lengths",
                 "lengths that do not add up", "PS3.7 D.3.3.6")
     elif sub_type == ItemType.USER_IDENTITY_RQ and is_rq:
@@ -372,12 +384,19 @@ def _decode_sub_item(ctx: _Ctx, sub_type: int, reserved: int, sub: memoryview, o
                 primary = bytes(sub[4: 4 + n])
                 m = _U16.unpack_from(sub, 4 + n)[0]
                 secondary = bytes(sub[6 + n: 6 + n + m])
+                if len(sub) != 6 + n + m:
+                    ctx.add(offset + 4 + n, "Secondary-field-length",
+                            f"{len(sub) - 6 - n} (what the sub-item length leaves)", str(m),
+                            "PS3.7 D.3.3.7.1")
                 if id_type not in (1, 2, 3, 4, 5):
                     ctx.add(offset, "User-Identity-Type", "1-5", str(id_type), "PS3.7 D.3.3.7.1")
                 return UserIdentityRQ(id_type, primary, secondary, positive, reserved)
     elif sub_type == ItemType.USER_IDENTITY_AC and not is_rq:
         if need(2, "PS3.7 D.3.3.7.2"):
             n = _U16.unpack_from(sub, 0)[0]
+            if len(sub) != 2 + n:
+                ctx.add(offset, "Server-response-length", f"{len(sub) - 2} (sub-item length - 2)",
+                        str(n), "PS3.7 D.3.3.7.2")
             return UserIdentityAC(bytes(sub[2: 2 + n]), reserved)
     else:
         # PS3.8 D.2 Note 2: acceptors ignore unknown sub-items; recorded, not an error.
@@ -386,26 +405,29 @@ def _decode_sub_item(ctx: _Ctx, sub_type: int, reserved: int, sub: memoryview, o
     return RawItem(sub_type, bytes(sub), reserved)
 
 
-def _decode_common_extended(sub: memoryview) -> tuple[str, str, list[str]] | None:
-    try:
-        pos = 0
-        n = _U16.unpack_from(sub, pos)[0]
-        sop = _ascii(sub[pos + 2: pos + 2 + n])
-        pos += 2 + n
-        m = _U16.unpack_from(sub, pos)[0]
-        svc = _ascii(sub[pos + 2: pos + 2 + m])
-        pos += 2 + m
-        total = _U16.unpack_from(sub, pos)[0]
-        pos += 2
-        related: list[str] = []
-        end = pos + total
-        while pos < end:
-            k = _U16.unpack_from(sub, pos)[0]
-            related.append(_ascii(sub[pos + 2: pos + 2 + k]))
-            pos += 2 + k
-        return sop, svc, related
-    except struct.error:
+def _decode_common_extended(sub: memoryview) -> list[tuple[int, memoryview]] | None:
+    """(offset in ``sub``, value) of the SOP class, service class and related class UIDs, or
+    ``None`` unless the length fields exactly tile the sub-item (PS3.7 D.3.3.6)."""
+    out: list[tuple[int, memoryview]] = []
+    end = len(sub)
+
+    def field(pos: int) -> int | None:
+        if pos + 2 > end:
+            return None
+        n: int = _U16.unpack_from(sub, pos)[0]
+        if pos + 2 + n > end:
+            return None
+        out.append((pos + 2, sub[pos + 2: pos + 2 + n]))
+        return pos + 2 + n
+
+    pos: int | None = field(0)
+    pos = field(pos) if pos is not None else None
+    if pos is None or pos + 2 > end or pos + 2 + _U16.unpack_from(sub, pos)[0] != end:
         return None
+    pos += 2
+    while pos is not None and pos < end:
+        pos = field(pos)
+    return out if pos == end else None
 
 
 def _check_item_structure(ctx: _Ctx, items: list[Item], is_rq: bool, section: str) -> None:
