@@ -100,6 +100,7 @@ class ScenarioRun:
         self.our_max: dict[int, int] = {}  # association -> the Maximum Length we advertised
         self.step_outcomes: list[Outcome] = []
         self.index = 0  # position in the run, keeps synthetic instance UIDs unique
+        self.uids: dict[str, str] = {}  # "unique:NAME" -> UID for this run
         self._assoc_ids = itertools.count(1)
 
     @property

@@ -119,8 +119,10 @@ def validate_expect(expect: dict[str, Any]) -> str | None:
                 if problem:
                     return f"expect.outcome: {problem}"
     stored = expect.get("stored")
-    if stored is not None and stored not in ("sent", "none", "any", "not-partial"):
-        return f"expect.stored must be sent, none, not-partial or any, got {stored!r}"
+    if stored is not None and stored not in ("sent", "none", "any", "not-partial",
+                                             "consistent"):
+        return (f"expect.stored must be sent, none, not-partial, consistent or any, got "
+                f"{stored!r}")
     within = expect.get("within")
     if within is not None and (not isinstance(within, int | float) or within <= 0):
         return f"expect.within must be a positive number of seconds, got {within!r}"

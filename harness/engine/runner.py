@@ -17,7 +17,7 @@ from typing import Any
 
 from harness import __version__
 from harness.engine.context import ScenarioRun, Target
-from harness.engine.expect import as_list, judge
+from harness.engine.expect import as_list, judge, matches
 from harness.engine.model import Scenario, Step
 from harness.engine.steps import STEPS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
@@ -97,12 +97,14 @@ class Runner:
         sc = run.scenario
         expect = dict(step.expect)
         for key, override in (expect.pop("declared", None) or {}).items():
-            if self.target.declared.get(key):
+            name, sep, wanted = str(key).partition("=")
+            have = self.target.declared.get(name)
+            if (sep and have is not None and str(have) == wanted) or (not sep and have):
                 expect.update(override)
         label = f"step {number}: {step.op}" + (f" ({step.assoc})" if step.assoc != "main"
                                                else "")
         refs = ", ".join(sc.references)
-        spec = expect.get("outcome", DEFAULT_EXPECT.get(step.op))
+        spec = expect.get("outcome", _default_expect(step))
         if spec is not None:
             mentioned = " ".join(p for _g, ps in _grades(spec) for p in ps).lower()
             for severity, verdict, text in judge(spec, out, sc.severity):
@@ -126,14 +128,30 @@ class Runner:
                       "conformance statement", out.describe())
 
     def _responses(self, run: ScenarioRun, label: str, spec: Any, out: Outcome) -> None:
-        want = [int(x) for x in (spec.get("ids", []) if isinstance(spec, dict) else spec)]
-        any_order = isinstance(spec, dict) and spec.get("order") == "any"
-        got = [m.command.elements.get(0x0120) for m in out.responses]
-        ok = sorted(got) == sorted(want) if any_order else got == want  # type: ignore[type-var]
+        """Message IDs Being Responded To (and optionally statuses) of collected responses."""
+        if out.kind in ("abort", "close"):
+            run.check(f"{label}: responses", "info", None, "all responses",
+                      f"{len(out.responses)} response(s) before the association ended")
+            return
+        spec = spec if isinstance(spec, dict) else {"ids": spec}
+        want = [int(x) for x in spec.get("ids", [])]
+        any_order = spec.get("order") == "any"
+        got = [int(m.command.elements.get(0x0120, -1)) for m in  # type: ignore[call-overload]
+               out.responses]
+        ok = sorted(got) == sorted(want) if any_order else got == want
         run.check(f"{label}: responses", "must", ok,
                   f"Message IDs Being Responded To {want}" + (" in any order" if any_order
                                                                else ""),
                   f"{got}", "PS3.7 9.3.1.2, D.3.3.3")
+        statuses = spec.get("statuses")
+        if statuses:
+            severity = str(spec.get("severity", run.scenario.severity))
+            for i, (pattern, msg) in enumerate(zip(statuses, out.responses, strict=False)):
+                one = Outcome("response", message=msg)
+                run.check(f"{label}: response {i + 1} status", severity,
+                          any(matches(p, one) for p in as_list(pattern)),
+                          " or ".join(as_list(pattern)), one.describe(),
+                          ", ".join(run.scenario.references))
 
     async def _stored(self, run: ScenarioRun, label: str, mode: str, out: Outcome) -> None:
         sent = out.extra.get("sent")
@@ -168,17 +186,28 @@ class Runner:
             found = self.inspector.find(sent.sop_instance_uid)
             run.check(name, sev, not found, "nothing stored (failure means not performed)",
                       ", ".join(f.path.name for f in found) or "nothing stored", refs)
+        elif mode == "consistent":
+            # Success/Warning: stored as sent; Failure: nothing; abort/close: nothing partial.
+            category = (out.category or "").lower()
+            follow = "sent" if category in ("success", "warning") else (
+                "none" if out.kind == "response" else "not-partial")
+            await self._stored(run, label, follow, out)
+            return
         elif mode == "not-partial":
+            # After an abort: nothing kept, or (if the SCP had it all) the complete object.
             deadline = time.monotonic() + 2.0
             while True:
                 found = self.inspector.find(sent.sop_instance_uid)
                 broken = [f for f in self.inspector.new_since(run.started) if not f.readable]
-                if (not found and not broken) or time.monotonic() > deadline:
+                partial = [f for f in found if compare(f.path, sent.data, sent.transfer_syntax)]
+                if (not partial and not broken) or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.1)
-            shown = [f.path.name for f in found + broken]
+            shown = [f.path.name for f in partial + broken]
+            kept = "the complete object kept" if found and not shown else "nothing kept"
             run.check(name, "must", not shown, "nothing partial kept after the abort",
-                      ", ".join(shown) or "nothing kept", "PS3.8 7.3; PS3.7 9.2.4")
+                      ("partial: " + ", ".join(shown)) if shown else kept,
+                      "PS3.8 7.3; PS3.7 9.2.4")
         outside = outside_writes(self.inspector.directory, run.started,
                                  [sent.sop_instance_uid])
         if outside:
@@ -254,6 +283,14 @@ class Runner:
 
 class HarnessStepError(RuntimeError):
     pass
+
+
+def _default_expect(step: Step) -> str | None:
+    """What a step without ``expect.outcome`` must give: setup steps must just work."""
+    if step.op == "store" and (step.params.get("wait") is False or
+                               (step.params.get("framing") or {}).get("abort_at")):
+        return "sent"
+    return DEFAULT_EXPECT.get(step.op)
 
 
 def _grades(spec: Any) -> list[tuple[str, list[str]]]:

@@ -144,6 +144,16 @@ def _contexts(spec: Any) -> list[PresentationContextRQ]:
         from harness.scu.client import standard_contexts
 
         return standard_contexts()
+    if isinstance(spec, dict) and "generate" in spec:
+        # K05: many contexts over the storage classes pydicom knows, 5 syntaxes each.
+        from harness.scp.negotiation import storage_sop_classes
+
+        classes = sorted(storage_sop_classes())
+        syntaxes = [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE,
+                    TRANSFER_SYNTAXES["JPEG_BASELINE"]]
+        count = min(int(spec["generate"]), 128)
+        return [PresentationContextRQ(2 * i + 1, classes[i % len(classes)], list(syntaxes))
+                for i in range(count)]
     out = []
     for i, item in enumerate(spec):
         cid = int(item.get("id", 2 * i + 1))
@@ -159,7 +169,13 @@ def _user_items(params: dict[str, Any]) -> list[SubItem]:
     if "async_window" in params:
         invoked, performed = params["async_window"]
         extra.append(AsyncOpsWindow(int(invoked), int(performed)))
-    for role in params.get("roles") or []:
+    roles = params.get("roles") or []
+    if isinstance(roles, dict) and "generate" in roles:
+        from harness.scp.negotiation import storage_sop_classes
+
+        roles = [{"sop_class": c, "scu": 1, "scp": 0}
+                 for c in sorted(storage_sop_classes())[: int(roles["generate"])]]
+    for role in roles:
         extra.append(RoleSelection(sop_class(role.get("sop_class", "CT")),
                                    int(role.get("scu", 1)), int(role.get("scp", 0))))
     for raw in params.get("extra_user_items") or []:
@@ -282,6 +298,36 @@ def instance_uids(kind: str, seed: int, index: int) -> tuple[str, str]:
     return str(ds.SOPClassUID), str(ds.SOPInstanceUID)
 
 
+def _interleaved(run: ScenarioRun, spec: dict[str, Any],
+                 request: StoreRequest) -> tuple[bytes, bytes | None]:
+    """The message injected in the middle of a data set: a C-CANCEL or a whole C-STORE."""
+    from harness.wire.dimse import CCancelRQ, encode_command
+
+    if spec.get("message", "cancel") == "cancel":
+        target = int(spec.get("message_id", request.message_id))
+        return encode_command(CCancelRQ(target)), None
+    index = 1000 * run.index + 500
+    klass, uid = instance_uids("tiny", 0, index)
+    other = StoreRequest(int(spec.get("message_id", request.message_id + 1)), klass, uid)
+    return other.encode(), _encoded("tiny", 0, index, IMPLICIT_VR_LE, None)
+
+
+async def _store_stream(run: ScenarioRun, scu: SimulatedSCU, params: dict[str, Any], kind: str,
+                        seed: int, index: int, context_id: int, ts: str) -> Outcome:
+    from harness.datasets import iter_encoded
+
+    total, chunks = iter_encoded(kind, seed=seed, transfer_syntax_uid=ts, index=index,
+                                 pixel_bytes=int(params.get("pixel_bytes", 1 << 30)))
+    klass, uid = instance_uids(kind, seed, index)
+    request = StoreRequest(int(params.get("message_id", next(run.message_ids))), klass, uid)
+    out = await scu.store_stream(request, chunks, context_id, timeout=params.get("timeout"))
+    out.extra.update(request=request, context_id=context_id, bytes=total)
+    out.detail = f"{total / (1 << 20):.0f} MiB streamed; {out.detail}".rstrip("; ")
+    if out.kind == "response" and out.message is not None:
+        universal(run).store_response(out.message, request.message_id, klass, uid, context_id)
+    return out
+
+
 def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tuple[int, str]:
     ctx = params.get("context")
     accepted = scu.requestor.accepted_contexts
@@ -295,16 +341,30 @@ def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tu
     return found
 
 
+def resolve_uid(run: ScenarioRun, value: Any) -> str:
+    """``unique:NAME`` is a fresh UID, the same for NAME throughout one scenario run."""
+    text = str(value)
+    if text.startswith("unique:"):
+        if text not in run.uids:
+            from harness.datasets import derive_uid
+
+            run.uids[text] = derive_uid("scenario", run.scenario.id, text, run.started)
+        return run.uids[text]
+    return text.replace("\\0", "\x00")
+
+
 @step("store", "kind seed index context transfer_syntax message_id priority "
       "move_originator_aet move_originator_message_id sop_class sop_instance "
       "command_sop_class command_sop_instance dataset_sop_instance dataset_sop_class command "
       "group_length explicit_vr_command data_set_type malform data_hex no_data framing wait "
-      "timeout pixel_bytes",
+      "timeout pixel_bytes interleave stream",
       "Send a C-STORE-RQ with a synthetic data set (faults optional); wait for the response.")
 async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
     scu = _scu(run, name)
     if isinstance(scu, Outcome):
         return scu
+    params = {k: resolve_uid(run, v) if k.endswith("sop_instance") else v
+              for k, v in params.items()}
     kind = str(params.get("kind", "tiny"))
     seed = int(params.get("seed", 0))
     index = int(params.get("index", 1000 * run.index + len(run.sent)))
@@ -317,6 +377,8 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
     ts = transfer_syntax(params.get("transfer_syntax", context_ts))
     # Encapsulated syntaxes: the harness only checks negotiation, and sends native data.
     ts_encode = ts if ts in NATIVE else EXPLICIT_VR_LE
+    if params.get("stream"):
+        return await _store_stream(run, scu, params, kind, seed, index, context_id, ts_encode)
     if "data_hex" in params:
         data: bytes | None = bytes.fromhex(str(params["data_hex"]))
         sent_class, sent_uid = instance_uids(kind, seed, index)
@@ -353,6 +415,10 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
         explicit_vr=bool(params.get("explicit_vr_command", False)),
     )
     framing = Framing(**(params.get("framing") or {}))
+    inter = params.get("interleave")
+    if inter:
+        framing.interleave_after_bytes = int(inter.get("after_bytes", 512))
+        framing.interleave = [_interleaved(run, inter, request)]
     mark = len(run.trace.entries)
     out = await scu.store(request, data, context_id, framing=framing,
                           wait=bool(params.get("wait", True)), timeout=params.get("timeout"))
@@ -393,9 +459,12 @@ async def op_wait_response(run: ScenarioRun, params: dict[str, Any], name: str) 
 
 
 def _request_for(run: ScenarioRun, msg_id: Any) -> tuple[int, str, str, int] | None:
-    for entry in reversed(run.step_outcomes):
+    """The oldest unanswered request with this Message ID (duplicates answer in order)."""
+    for entry in run.step_outcomes:
         request = entry.extra.get("request")
-        if request is not None and request.message_id == msg_id:
+        if request is not None and request.message_id == msg_id and not entry.extra.get(
+                "answered"):
+            entry.extra["answered"] = True
             return (request.message_id, request.sop_class_uid, request.sop_instance_uid,
                     entry.extra.get("context_id", 0))
     return None
@@ -520,15 +589,27 @@ async def op_expect_close(run: ScenarioRun, params: dict[str, Any], name: str) -
     scu = _scu(run, name)
     if isinstance(scu, Outcome):
         return scu
-    return await scu.expect_close(float(params.get("timeout", run.timeout)))
+    return await scu.expect_close(close_timeout(run, params.get("timeout", run.timeout)))
 
 
-@step("release", "timeout", "A-RELEASE-RQ; expect A-RELEASE-RP.")
+def close_timeout(run: ScenarioRun, value: Any) -> float:
+    """Seconds to wait for the SCP to close; ``artim`` = its declared ARTIM + 5 s (35 s if
+    undeclared), ``idle`` = its declared idle timeout + 5 s."""
+    if value == "artim":
+        return float(run.declared("artim_timeout") or 30.0) + 5.0
+    if value == "idle":
+        declared = run.declared("idle_timeout")
+        return float(declared) + 5.0 if declared else 5.0
+    return float(value)
+
+
+@step("release", "timeout close",
+      "A-RELEASE-RQ; expect A-RELEASE-RP (close: false leaves closing to the SCP).")
 async def op_release(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
     scu = _scu(run, name)
     if isinstance(scu, Outcome):
         return scu
-    return await scu.release(params.get("timeout"))
+    return await scu.release(params.get("timeout"), close=bool(params.get("close", True)))
 
 
 @step("abort", "source reason", "Send A-ABORT and close.")
@@ -632,3 +713,113 @@ async def op_store_many(run: ScenarioRun, params: dict[str, Any], name: str) -> 
                   f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, {elapsed:.2f} s")
     out.extra["stores"] = len(all_outs)
     return out
+
+
+@step("pipeline", "count window_only timeout",
+      "Send count stores without waiting, then collect the responses (D04 uses the "
+      "negotiated asynchronous window; with window_only the step is skipped on a "
+      "synchronous association).")
+async def op_pipeline(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    ac = scu.ac
+    window = ac.user_information.async_ops_window if ac and ac.user_information else None
+    invoked = window[0] if window else 1
+    count = int(params.get("count", invoked if invoked else 5))
+    if params.get("window_only") and invoked == 1:
+        out = Outcome("sent", "the SCP negotiated no asynchronous window (synchronous only)")
+        out.extra["skipped"] = True
+        return out
+    for _ in range(count):
+        sent = await op_store(run, {"wait": False}, name)
+        if sent.kind != "sent":
+            return sent
+    return await op_wait_response(run, {"count": count, "timeout": params.get("timeout")}, name)
+
+
+@step("association_flood", "max hold_store",
+      "Open associations one after another (holding them) until the SCP refuses one or max "
+      "is reached; then check that the held associations still work and close them.")
+async def op_association_flood(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    limit = int(params.get("max", 64))
+    opened: list[str] = []
+    refusal: Outcome | None = None
+    for i in range(limit):
+        label = f"{name}-{i}"
+        out = await op_associate(run, {}, label)
+        if out.kind != "accepted":
+            refusal = out
+            break
+        opened.append(label)
+    still_ok = True
+    if opened and params.get("hold_store", True):
+        check = await op_store(run, {}, opened[0])
+        still_ok = check.kind == "response" and (check.category or "") in ("Success", "Warning")
+    for label in opened:
+        await run.associations[label].release(run.timeout)
+    run.observed["max_associations_seen"] = len(opened)
+    result = refusal or Outcome("accepted", f"all {limit} associations accepted")
+    result.detail = (f"{len(opened)} association(s) accepted before "
+                     f"{'the refusal' if refusal else 'stopping'}; held associations "
+                     f"{'still worked' if still_ok else 'FAILED to store'}. {result.detail}")
+    result.extra["held_ok"] = still_ok
+    return result
+
+
+@step("connection_flood", "count",
+      "Open count TCP connections that send nothing, then try a normal association while "
+      "they are open; close them afterwards.")
+async def op_connection_flood(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    count = int(params.get("count", 200))
+    writers = []
+    for _ in range(count):
+        try:
+            _r, w = await asyncio.wait_for(asyncio.open_connection(run.target.host,
+                                                                   run.target.port), 5.0)
+        except (OSError, TimeoutError):
+            break
+        writers.append(w)
+    try:
+        out = await op_associate(run, {}, name)
+        if out.kind == "accepted":
+            await op_release(run, {}, name)
+        out.detail = f"{len(writers)} idle connections open; {out.detail}"
+        return out
+    finally:
+        for w in writers:
+            w.close()
+
+
+@step("store_batch", "stores timeout",
+      "Send several stores in one TCP write without waiting (each entry: message_id, kind, "
+      "seed, sop_instance), then collect one response per store.")
+async def op_store_batch(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    scu = _scu(run, name)
+    if isinstance(scu, Outcome):
+        return scu
+    entries = params.get("stores") or [{}, {}]
+    batch: list[tuple[StoreRequest, bytes | None]] = []
+    context_id = 0
+    for i, entry in enumerate(entries):
+        kind = str(entry.get("kind", "tiny"))
+        seed = int(entry.get("seed", 0))
+        index = 1000 * run.index + 100 + i
+        found = scu.context_for(KINDS[kind].sop_class_uid)
+        if found is None:
+            return Outcome("error", f"no accepted context for {kind}")
+        context_id, ts = found
+        data = _encoded(kind, seed, index, ts if ts in NATIVE else EXPLICIT_VR_LE, None)
+        klass, uid = instance_uids(kind, seed, index)
+        if "sop_instance" in entry:
+            uid = resolve_uid(run, entry["sop_instance"])
+            data = with_sop_instance_uid(data, ts, uid)
+        request = StoreRequest(int(entry.get("message_id", next(run.message_ids))), klass, uid)
+        batch.append((request, data))
+        run.step_outcomes.append(Outcome("sent", extra={"request": request,
+                                                        "context_id": context_id}))
+    sent = await scu.store_batch(batch, context_id)
+    if sent.kind != "sent":
+        return sent
+    return await op_wait_response(run, {"count": len(batch), "timeout": params.get("timeout")},
+                                  name)

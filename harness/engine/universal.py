@@ -8,6 +8,7 @@ Results are collected per scenario and become one check each at the end.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -29,7 +30,14 @@ UNIVERSAL = {
                         "every PDU from the SCP decodes without deviation"),
     "max PDU honoured": ("must", "PS3.8 D.1",
                          "P-DATA-TF from the SCP no longer than our Maximum Length"),
+    "J06 no information leak": ("should", "PS3.15 (security); PS3.7 C.4 Error Comment",
+                                "Error Comments without paths, stack traces or SQL"),
 }
+
+# What an Error Comment should never reveal (J06): file system paths, stack traces, SQL.
+_LEAKS = re.compile(r"(?:^|[\s'\"(=:])(/[\w.-]+/[\w./-]+)|\b[A-Za-z]:\\|(?i:traceback|exception)"
+                    r"|\bat [\w.$]+\(|\b(?:SELECT|INSERT|UPDATE|DELETE)\s+[\w*]|(?i:errno)"
+                    r"|\w\.(?:py|java|cs|cpp):\d")
 
 
 class UniversalChecks:
@@ -74,6 +82,13 @@ class UniversalChecks:
             pdvs = getattr(received.pdu, "pdvs", [])
             if any(p.mch & MCH_RESERVED_MASK for p in pdvs):
                 self.note(c01, "must", "Message Control Header bits 2-7 not zero (PS3.8 E.2)")
+        comment = el.get(0x0902)
+        if isinstance(comment, str) and comment:
+            self.seen.add("J06 no information leak")
+            leak = _LEAKS.search(comment)
+            if leak:
+                self.note("J06 no information leak", "should",
+                          f"Error Comment {comment!r} reveals {leak.group(0)!r}")
         status = el.get(0x0900)
         if isinstance(status, int):
             legality = c_store_legality(status)

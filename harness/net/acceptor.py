@@ -50,6 +50,7 @@ class AcceptorConfig:
     artim_timeout: float = 30.0
     idle_timeout: float | None = 600.0
     enforce_max_pdu: bool = True
+    abort_on_bad_pdu: bool = True  # False only to simulate an SCP that hangs (a fault)
     trace_limit: int = 2000
     trace: bool = True
 
@@ -135,6 +136,8 @@ class AcceptorAssociation:
                 self._release_rq()
             elif isinstance(pdu, Abort):
                 self._peer_abort()
+            elif not self.config.abort_on_bad_pdu:
+                self.trace_event("PDU ignored", type(pdu).__name__)
             elif isinstance(pdu, RawPDU) and pdu.pdu_type not in range(1, 8):
                 self.abort(2, 1, how="unrecognized PDU")
             elif isinstance(pdu, RawPDU):

@@ -147,6 +147,20 @@ class PDUConnection(asyncio.Protocol):
         self.bytes_sent += sum(len(p) for p in parts)
         self.transport.writelines(parts)
 
+    def send_pdus(self, pdus: Sequence[PDU]) -> None:
+        """Several PDUs in one write: they reach the peer together (pipelining scenarios)."""
+        if self.transport is None or self.is_closed:
+            raise ConnectionClosed("connection is closed")
+        parts: list[bytes | memoryview] = []
+        for pdu in pdus:
+            mine = pdu.encode_parts() if isinstance(pdu, PDataTF) else [pdu.encode()]
+            if self.trace is not None:
+                self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type),
+                                  struct.unpack_from(">I", mine[0], 2)[0], summarize(pdu))
+            parts.extend(mine)
+        self.bytes_sent += sum(len(p) for p in parts)
+        self.transport.writelines(parts)
+
     def send_bytes(self, data: bytes | memoryview, label: str = "raw bytes") -> None:
         if self.transport is None or self.is_closed:
             raise ConnectionClosed("connection is closed")

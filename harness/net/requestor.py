@@ -214,8 +214,10 @@ class Requestor:
             self.conn.send_pdu(pdu)
             await self.conn.drain(self.timeout)
 
-    async def release(self, timeout: float | None = None) -> ReleaseRP | PeerEnded:
-        """A-RELEASE-RQ, wait for A-RELEASE-RP (skipping late P-DATA), then close."""
+    async def release(self, timeout: float | None = None, *,
+                      close: bool = True) -> ReleaseRP | PeerEnded:
+        """A-RELEASE-RQ, wait for A-RELEASE-RP (skipping late P-DATA), then close (unless
+        ``close`` is False: then the peer is left to close, as PS3.8 AR-4 expects)."""
         self.conn.send_pdu(ReleaseRQ())
         try:
             while True:
@@ -229,7 +231,8 @@ class Requestor:
                 if not isinstance(got.pdu, PDataTF):
                     return self._end("unexpected", got.pdu)
         finally:
-            self.conn.close()
+            if close:
+                self.conn.close()
 
     def abort(self, source: int = 0, reason: int = 0) -> None:
         if not self.conn.is_closed:

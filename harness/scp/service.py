@@ -12,7 +12,7 @@ Warning, atomically.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +23,9 @@ from harness.wire.dimse import CStoreRSP
 from harness.wire.status import (
     C_STORE_STATUSES,
     StatusCategory,
+    c_store_legality,
     classify,
+    describe,
     is_c_store_status,
 )
 
@@ -196,11 +198,11 @@ class StorageServiceClass:
                 code = _as_int(status.Status)
                 for keyword, attr in _COPYABLE.items():
                     if keyword in status:
-                        value = getattr(status, keyword)
-                        if keyword == "OffendingElement":
-                            value = [int(v) for v in (value if isinstance(value, list | tuple)
-                                                      else [value])]
-                        setattr(rsp, attr, value)
+                        value = _related_value(keyword, getattr(status, keyword))
+                        if value is None:
+                            LOG.warning("status Dataset %s is not usable: not sent", keyword)
+                        else:
+                            setattr(rsp, attr, value)
                 ignored = [e.keyword for e in status if e.keyword not in _COPYABLE
                            and e.keyword != "Status"]
                 if ignored:
@@ -211,8 +213,9 @@ class StorageServiceClass:
         else:
             LOG.error("store handler returned %r: not a status", type(status).__name__)
             code = STATUS_INVALID_HANDLER_RETURN
-        if not 0 <= code <= 0xFFFF or classify(code) == StatusCategory.ILLEGAL:
-            LOG.error("status 0x%X is outside the PS3.7 Annex C classes: sending 0xC002", code)
+        if not 0 <= code <= 0xFFFF or c_store_legality(code) == "illegal":
+            # Outside Annex C, or Pending/Cancel, which a C-STORE-RSP can never carry.
+            LOG.error("status 0x%X is not a legal C-STORE status: sending 0xC002", code)
             code = STATUS_INVALID_HANDLER_RETURN
         elif not self.is_valid_status(code):
             LOG.warning("status 0x%04X is not a C-STORE status (PS3.4 Table B.2-1)", code)
@@ -239,6 +242,7 @@ class StorageServiceClass:
             if not self.assoc.is_established:
                 return None  # the handler aborted or released: no response
             self._keep_or_drop(req, rsp)
+            _drop_unrelated_fields(rsp)
         finally:
             if req.file is not None and req.file.final_path is None:
                 req.file.discard()
@@ -262,8 +266,34 @@ class StorageServiceClass:
             LOG.info("instance %s already stored: first copy kept", uid)
 
 
+def _drop_unrelated_fields(rsp: CStoreResponse) -> None:
+    """Error Comment / Offending Element only where PS3.7 Annex C lists them for the status."""
+    related = describe(rsp.Status if rsp.Status is not None else 0).related_fields
+    if 0x0902 not in related:
+        rsp.ErrorComment = None
+    if 0x0901 not in related:
+        rsp.OffendingElement = None
+
+
 def _is_dataset(value: Any) -> bool:
     return type(value).__name__ in ("Dataset", "FileDataset") and hasattr(value, "__contains__")
+
+
+def _related_value(keyword: str, value: Any) -> Any:
+    """A status Dataset's related field in the form the encoder takes, or None if unusable."""
+    try:
+        if keyword == "OffendingElement":
+            # pydicom gives a MultiValue (not a list) for several tags, an int for one.
+            items = list(value) if isinstance(value, Sequence) and not isinstance(
+                value, str | bytes) else [value]
+            tags = [int(v) for v in items]
+            return tags if all(0 <= t <= 0xFFFFFFFF for t in tags) else None
+        if keyword == "ErrorID":
+            number = int(value)
+            return number if 0 <= number <= 0xFFFF else None
+        return _comment(str(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _as_int(value: Any) -> int:

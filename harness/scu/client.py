@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ from harness.wire.dimse import (
     encode_value,
     message_elements,
 )
-from harness.wire.fragment import max_fragment, pieces
+from harness.wire.fragment import max_fragment, message_pdvs, pieces
 from harness.wire.items import PresentationContextRQ, SubItem
 from harness.wire.pdu import (
     PDU,
@@ -45,6 +45,7 @@ from harness.wire.pdu import (
     AssociateRQ,
     PDataTF,
     ReleaseRP,
+    ReleaseRQ,
     associate_rq,
 )
 
@@ -62,7 +63,7 @@ def standard_contexts() -> list[PresentationContextRQ]:
 
 
 AbortPoint = Literal["before-command", "inside-command", "inside-data", "after-data"]
-AbortKind = Literal["abort", "rst", "fin"]
+AbortKind = Literal["abort", "rst", "fin", "release"]
 
 
 @dataclass(slots=True)
@@ -84,6 +85,10 @@ class Framing:
     abort_kind: AbortKind = "abort"
     last_bit_early: bool = False  # set the last-fragment bit on the final PDV sent
     pdu_reserved: int = 0  # value of the reserved byte of every P-DATA-TF header
+    max_pdu_factor: float = 0.0  # send PDUs this many times the SCP's maximum (H03)
+    # Messages injected after this many data bytes (PS3.8 E.1 forbids interleaving):
+    interleave_after_bytes: int = 0
+    interleave: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -192,6 +197,49 @@ class SimulatedSCU:
                            time.monotonic() - start)
         return await self.wait_response(timeout, start=start)
 
+    async def store_batch(self, batch: list[tuple[StoreRequest, bytes | None]],
+                          context_id: int) -> Outcome:
+        """Several C-STORE-RQs written in one go, without waiting: they arrive together, so
+        the first is still outstanding when the next one is read (D02, D03)."""
+        limit = self.requestor.peer_max_pdu
+        pdus: list[PDU] = []
+        for request, data in batch:
+            for pdv in message_pdvs(context_id, request.encode(), data, limit):
+                pdus.append(PDataTF([pdv]))
+            self.pending.append(request.message_id)
+        try:
+            self.requestor.conn.send_pdus(pdus)
+            await self.requestor.conn.drain(self.timeout)
+        except (ConnectionClosed, PeerTimeout) as exc:
+            return await self._after_send_failure(str(exc), time.monotonic())
+        return Outcome("sent", f"{len(batch)} C-STORE-RQs in one write")
+
+    async def store_stream(self, request: StoreRequest,
+                           chunks: Iterable[bytes | memoryview], context_id: int, *,
+                           timeout: float | None = None) -> Outcome:
+        """C-STORE whose data set comes from an iterator (a 2 GiB instance never sits in
+        memory): each chunk is cut to the SCP's maximum PDU; the last fragment bit goes on
+        the final piece."""
+        start = time.monotonic()
+        limit = max_fragment(self.requestor.peer_max_pdu)
+        conn = self.requestor.conn
+        try:
+            for pdv in self._command_pdvs(request.encode(), context_id, limit, Framing()):
+                conn.send_pdu(PDataTF([pdv]))
+            pending: memoryview | None = None
+            for chunk in chunks:
+                for piece in pieces(chunk, limit):
+                    if pending is not None:
+                        conn.send_pdu(PDataTF([PDV(context_id, 0, pending)]), summary="")
+                        await conn.drain(self.timeout)
+                    pending = piece
+            if pending is not None:
+                conn.send_pdu(PDataTF([PDV(context_id, MCH_LAST, pending)]))
+        except (ConnectionClosed, PeerTimeout) as exc:
+            return await self._after_send_failure(str(exc), start)
+        self.pending.append(request.message_id)
+        return await self.wait_response(timeout, start=start)
+
     async def _after_send_failure(self, detail: str, start: float) -> Outcome:
         # The SCP may have aborted while we were still sending: read what it said.
         got = await self.requestor.recv_pdu(0.5)
@@ -204,6 +252,8 @@ class SimulatedSCU:
     async def _send_store(self, command: bytes, data: bytes | bytearray | memoryview | None,
                           context_id: int, f: Framing) -> Outcome | None:
         peer_max = self.requestor.peer_max_pdu if f.max_pdu is None else f.max_pdu
+        if f.max_pdu_factor and peer_max:
+            peer_max = int(peer_max * f.max_pdu_factor)
         limit = max_fragment(peer_max)
         if f.trickle_bytes:
             limit = min(limit, max(2, f.trickle_bytes))
@@ -222,7 +272,18 @@ class SimulatedSCU:
             if f.abort_at == "inside-data":
                 view = view[: f.abort_after_bytes or len(view) // 2]
             data_pdvs = list(self._data_pdvs(view, context_id, limit, f))
-        if f.packing == "together" and data_pdvs:
+        if f.interleave and data_pdvs:
+            await self._send_pdvs(pdvs, peer_max, f)
+            head, tail = _split_pdvs(data_pdvs, f.interleave_after_bytes)
+            await self._send_pdvs(head, peer_max, f)
+            for command2, data2 in f.interleave:
+                await self._send_pdvs(list(self._command_pdvs(command2, context_id, limit, f)),
+                                      peer_max, f)
+                if data2 is not None:
+                    await self._send_pdvs(list(self._data_pdvs(memoryview(data2), context_id,
+                                                               limit, Framing())), peer_max, f)
+            await self._send_pdvs(tail, peer_max, f)
+        elif f.packing == "together" and data_pdvs:
             await self._send_pdvs(pdvs + data_pdvs, peer_max, f)
         else:
             await self._send_pdvs(pdvs, peer_max, f)
@@ -273,6 +334,9 @@ class SimulatedSCU:
                 await asyncio.sleep(trickle)
 
     async def _do_abort(self, kind: AbortKind) -> Outcome:
+        if kind == "release":
+            self.requestor.conn.send_pdu(ReleaseRQ())
+            return Outcome("sent", "A-RELEASE-RQ sent")
         if kind == "abort":
             self.requestor.abort(0, 0)
         elif kind == "rst":
@@ -379,10 +443,10 @@ class SimulatedSCU:
                 return out
             seen.append(type(got.pdu).__name__)
 
-    async def release(self, timeout: float | None = None) -> Outcome:
+    async def release(self, timeout: float | None = None, *, close: bool = True) -> Outcome:
         start = time.monotonic()
         try:
-            got = await self.requestor.release(timeout)
+            got = await self.requestor.release(timeout, close=close)
         except ConnectionClosed as exc:
             return Outcome("close", str(exc), time.monotonic() - start)
         if isinstance(got, ReleaseRP):
@@ -403,3 +467,20 @@ class SimulatedSCU:
 
     def close(self) -> None:
         self.requestor.close()
+
+
+def _split_pdvs(pdvs: list[PDV], after: int) -> tuple[list[PDV], list[PDV]]:
+    """PDVs carrying the first ``after`` data bytes, and the rest (cut inside a PDV)."""
+    head: list[PDV] = []
+    sent = 0
+    for i, pdv in enumerate(pdvs):
+        if sent + len(pdv.data) <= after:
+            head.append(PDV(pdv.context_id, pdv.mch & ~MCH_LAST, pdv.data))
+            sent += len(pdv.data)
+            continue
+        cut = max(2, (after - sent) & ~1)
+        if cut < len(pdv.data):
+            head.append(PDV(pdv.context_id, pdv.mch & ~MCH_LAST, pdv.data[:cut]))
+            return head, [PDV(pdv.context_id, pdv.mch, pdv.data[cut:]), *pdvs[i + 1:]]
+        return head, list(pdvs[i:])
+    return head[:-1], pdvs[len(head) - 1:]
