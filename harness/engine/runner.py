@@ -240,7 +240,9 @@ class Runner:
                 observed: str = "", error: str | None = None) -> dict[str, Any]:
         sc = run.scenario
         failing = [c for c in run.checks if c.outcome in ("fail", "warn")]
-        shown = failing or [c for c in run.checks if c.outcome == "info"] or run.checks[-1:]
+        steps = [c for c in run.checks if c.name.startswith("step")]
+        shown = failing or [c for c in run.checks if c.outcome == "info"] or steps[-2:] or \
+            run.checks[-1:]
         if error:
             observed = f"harness error: {error}"
         elif not observed:

@@ -84,6 +84,13 @@ TRANSFER_SYNTAXES = {
     "BOGUS": "1.2.3.999.2",
 }
 NATIVE = {IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE}
+# What the bytes of an encoding malformer really are, by the context's transfer syntax: the
+# stored object is compared with their true meaning (F06).
+REAL_ENCODING = {
+    "wrong-transfer-syntax": {IMPLICIT_VR_LE: EXPLICIT_VR_LE, EXPLICIT_VR_LE: IMPLICIT_VR_LE},
+    "big-endian-mismatch": {IMPLICIT_VR_LE: EXPLICIT_VR_BE, EXPLICIT_VR_LE: EXPLICIT_VR_BE,
+                            EXPLICIT_VR_BE: EXPLICIT_VR_LE},
+}
 KIND_FOR_CLASS = {spec.sop_class_uid: name for name, spec in KINDS.items() if name != "tiny"}
 KIND_FOR_CLASS[SOP_CLASSES["CT"]] = "tiny"
 
@@ -377,6 +384,7 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
     ts = transfer_syntax(params.get("transfer_syntax", context_ts))
     # Encapsulated syntaxes: the harness only checks negotiation, and sends native data.
     ts_encode = ts if ts in NATIVE else EXPLICIT_VR_LE
+    real_ts: str | None = None
     if params.get("stream"):
         return await _store_stream(run, scu, params, kind, seed, index, context_id, ts_encode)
     if "data_hex" in params:
@@ -394,11 +402,13 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
                 data = with_sop_class_uid(data, ts_encode, sop_class(params["dataset_sop_class"]))
             if "malform" in params:
                 data = malform(str(params["malform"]), data, ts_encode, seed)
+                real_ts = REAL_ENCODING.get(str(params["malform"]), {}).get(ts_encode)
         except NotApplicable as exc:
             return Outcome("error", f"malformer does not apply: {exc}")
     if params.get("no_data"):
         data = None
     msg_id = int(params.get("message_id", next(run.message_ids)))
+    real_ts = real_ts or ts_encode
     request = StoreRequest(
         message_id=msg_id,
         sop_class_uid=sop_class(params.get("command_sop_class", params.get("sop_class",
@@ -426,7 +436,7 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
         universal(run).early_response(run.trace.entries[mark:], scu.assoc_id, out.status)
     out.extra.update(request=request, context_id=context_id)
     if data is not None:
-        run.sent.append(SentInstance(sent_uid, sent_class, ts_encode, bytes(data), out.kind))
+        run.sent.append(SentInstance(sent_uid, sent_class, real_ts, bytes(data), out.kind))
         out.extra["sent"] = run.sent[-1]
     if out.kind == "response" and out.message is not None:
         universal(run).store_response(out.message, msg_id, request.sop_class_uid,

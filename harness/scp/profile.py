@@ -164,6 +164,11 @@ class Profile:
         return out
 
 
+_BOOL_FIELDS = frozenset({"require_called_aet", "accept_any_abstract_syntax", "accept_any_ae",
+                          "fsync"})
+_STR_LIST_FIELDS = frozenset({"calling_aet_allow", "sop_classes", "transfer_syntaxes"})
+
+
 def _int(value: Any, name: str, source: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ProfileError(f"{source}: field '{name}' must be an integer, got {value!r}")
@@ -199,11 +204,27 @@ def _convert(name: str, value: Any, source: str) -> Any:
             raise ProfileError(f"{source}: field 'async_window' must be [invoked, performed]")
         return (_int(value[0], name, source), _int(value[1], name, source))
     if name in ("max_associations", "max_pdu", "lose_every"):
-        return _int(value, name, source)
-    if name in ("artim_timeout", "delay_before_response", "delay_between_pdus"):
+        number = _int(value, name, source)
+        if number < 0:
+            raise ProfileError(f"{source}: field '{name}' must be >= 0, got {value!r}")
+        return number
+    if name == "idle_timeout" and value is None:
+        return None  # no idle timeout
+    if name in ("artim_timeout", "idle_timeout", "delay_before_response", "delay_between_pdus"):
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise ProfileError(f"{source}: field '{name}' must be a number >= 0, got {value!r}")
         return float(value)
+    if name in _BOOL_FIELDS and not isinstance(value, bool):
+        raise ProfileError(f"{source}: field '{name}' must be true or false, got {value!r}")
+    if name in _STR_LIST_FIELDS:
+        if value is None and name != "calling_aet_allow":
+            return None  # the default: every supported one
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ProfileError(f"{source}: field '{name}' must be a list of strings, "
+                               f"got {value!r}")
+        return list(value)
+    if name in ("ae_title", "duplicate_sop_instance") and not isinstance(value, str):
+        raise ProfileError(f"{source}: field '{name}' must be a string, got {value!r}")
     if name == "duplicate_sop_instance" and value not in ("overwrite", "keep-first", "reject"):
         raise ProfileError(f"{source}: field 'duplicate_sop_instance' must be overwrite, "
                            f"keep-first or reject, got {value!r}")

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.wire.dataset_check import DatasetStructureChecker
 from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorServer
 from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
@@ -34,6 +33,7 @@ from harness.scp.service import (
 )
 from harness.scp.storage import IncomingFile, safe_name
 from harness.wire.constants import NO_DATA_SET, CommandField
+from harness.wire.dataset_check import DatasetStructureChecker, ElementInfo
 from harness.wire.dimse import (
     CEchoRSP,
     CStoreRQ,
@@ -50,6 +50,9 @@ LOG = logging.getLogger("harness.scp")
 
 SOP_CLASS_TAG = 0x00080016
 SOP_INSTANCE_TAG = 0x00080018
+PIXEL_DATA_TAG = 0x7FE00010
+IMAGE_PIXEL_TYPE1 = {0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "Bits Allocated"}
+CAPTURED = (SOP_CLASS_TAG, SOP_INSTANCE_TAG, *IMAGE_PIXEL_TYPE1)
 
 
 @dataclass(slots=True)
@@ -72,6 +75,20 @@ class _Incoming:
     context: PresentationContext
     checker: DatasetStructureChecker | None = None
     fragments: int = 0
+    has_pixels: bool = False
+
+    def saw(self, info: ElementInfo) -> None:
+        if info.depth == 0 and info.tag == PIXEL_DATA_TAG:
+            self.has_pixels = True
+
+    def image_problem(self) -> str | None:
+        """Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3) when Pixel Data is
+        present: without them the pixels cannot be interpreted."""
+        if not self.has_pixels or self.checker is None:
+            return None
+        missing = [name for tag, name in IMAGE_PIXEL_TYPE1.items()
+                   if tag not in self.checker.captured]
+        return f"Pixel Data without {', '.join(missing)} (PS3.3 C.7.6.3)" if missing else None
 
 
 @dataclass(slots=True)
@@ -201,7 +218,8 @@ class SCPAssociation:
                                     self.net.rq.calling_ae_title if self.net.rq else None,
                                     fsync=p.fsync)
             self.files.add(req.file)
-            incoming.checker = DatasetStructureChecker(ts)
+            incoming.checker = DatasetStructureChecker(ts, capture=CAPTURED,
+                                                       on_element=incoming.saw)
         self.current = incoming
 
     def on_data(self, assoc: AcceptorAssociation, context_id: int, fragment: memoryview,
@@ -235,6 +253,8 @@ class SCPAssociation:
                     req.dataset_sop_class != req.AffectedSOPClassUID
                     or req.dataset_sop_instance != req.AffectedSOPInstanceUID):
                 req.precheck = (0xA900, "data set SOP Class/Instance UID differs from command")
+            elif (problem := cur.image_problem()) and not self.profile.has("accept_truncated"):
+                req.precheck = (0xA900, _short(problem))
         ctx = cur.context
         self._enqueue(lambda: self._respond(req, ctx))
 
