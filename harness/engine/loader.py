@@ -154,8 +154,10 @@ def _lookup(values: dict[str, Any], match: re.Match[str]) -> Any:
 def _substitute(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, str):
         full = _VAR.fullmatch(value)
-        if full and _lookup(values, full) is not _MISSING:
-            return strip_lines(_lookup(values, full))  # keep the type (ints stay ints)
+        if full and full.group(1) in values:
+            found = _lookup(values, full)
+            # Keep the type (ints stay ints); a field a case does not set is absent (None).
+            return None if found is _MISSING else strip_lines(found)
 
         def text(m: re.Match[str]) -> str:
             found = _lookup(values, m)
@@ -163,7 +165,8 @@ def _substitute(value: Any, values: dict[str, Any]) -> Any:
 
         return _VAR.sub(text, value)
     if isinstance(value, dict):
-        return {k: _substitute(v, values) for k, v in value.items() if k != "parametrize"}
+        return {_substitute(k, values) if isinstance(k, str) else k: _substitute(v, values)
+                for k, v in value.items() if k != "parametrize"}
     if isinstance(value, list):
         return [_substitute(v, values) for v in value]
     return value

@@ -439,7 +439,9 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
         run.sent.append(SentInstance(sent_uid, sent_class, real_ts, bytes(data), out.kind))
         out.extra["sent"] = run.sent[-1]
     if out.kind == "response" and out.message is not None:
-        universal(run).store_response(out.message, msg_id, request.sop_class_uid,
+        # Without (0000,0110) in the request the SCP cannot echo it (G01): not checked.
+        answered = None if request.overrides.get(0x0110, 0) is None else msg_id
+        universal(run).store_response(out.message, answered, request.sop_class_uid,
                                       request.sop_instance_uid, context_id)
     return out
 
@@ -535,7 +537,7 @@ async def op_command(run: ScenarioRun, params: dict[str, Any], name: str) -> Out
     if cid is None:
         found = scu.context_for(SOP_CLASSES["CT"])
         cid = found[0] if found else 1
-    data = bytes.fromhex(str(params["data_hex"])) if "data_hex" in params else None
+    data = bytes.fromhex(str(params["data_hex"])) if params.get("data_hex") else None
     return await scu.send_command(int(cid), command, data, wait=bool(params.get("wait", True)),
                                   timeout=params.get("timeout"))
 

@@ -48,13 +48,18 @@ class UniversalChecks:
     def note(self, name: str, severity: str, problem: str) -> None:
         self.problems[name].append((severity, problem))
 
-    def store_response(self, msg: DimseMessage, request_id: int, sop_class: str,
+    def store_response(self, msg: DimseMessage, request_id: int | None, sop_class: str,
                        sop_instance: str, context_id: int) -> None:
         self.seen.update(("C01 response fields", "C02 status legality"))
         cmd = msg.command
         el = cmd.elements
         c01 = "C01 response fields"
+        echoes = {0x0002: sop_class, 0x1000: sop_instance}
         for f in cmd.findings:
+            # Echoing the request's own (invalid) UID is what 9.1.1.1.3/4 require.
+            if any(name in f.field and el.get(num) == echoes[num] for num, name in
+                   ((0x0002, "AffectedSOPClassUID"), (0x1000, "AffectedSOPInstanceUID"))):
+                continue
             if f.severity == "error" and "status" not in f.field.lower():
                 self.note(c01, "must", f"{f.field}: expected {f.expected}, found {f.found}")
             elif f.severity == "warning" and "status" not in f.field.lower():
@@ -62,7 +67,7 @@ class UniversalChecks:
         if cmd.command_field != CommandField.C_STORE_RSP:
             self.note(c01, "must", f"Command Field {cmd.command_name}, not C-STORE-RSP (8001H)")
         answered = el.get(0x0120)
-        if answered != request_id:
+        if request_id is not None and answered != request_id:
             self.note(c01, "must", f"Message ID Being Responded To {answered}, request had "
                                    f"{request_id}")
         if el.get(0x0800) != NO_DATA_SET or msg.data is not None:

@@ -144,7 +144,10 @@ class SCPAssociation:
         self.net = assoc
         cf = command.command_field
         el = command.elements
-        if cf == CommandField.C_STORE_RQ:
+        if command.explicit_vr and not self.profile.has("silent_on_bad_command"):
+            # Command sets are always Implicit VR LE (PS3.7 6.3.1): values cannot be trusted.
+            assoc.abort(2, 6, how="command set encoded in Explicit VR")
+        elif cf == CommandField.C_STORE_RQ:
             self._store_command(context_id, command)
         elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(0x0110), int):
             msg_id = int(el[0x0110])  # type: ignore[call-overload]

@@ -224,7 +224,9 @@ class StorageServiceClass:
 
     def SCP(self, req: CStoreRequest, context: PresentationContext) -> CStoreResponse | None:
         """Run the handler for one C-STORE, keep or drop the file, send the response."""
-        rsp = CStoreResponse(req.MessageID, req.AffectedSOPClassUID, req.AffectedSOPInstanceUID)
+        # Echo only what the request carried (PS3.7 9.1.1.1.3-4: "if included ... equal").
+        rsp = CStoreResponse(req.MessageID, req.AffectedSOPClassUID or None,
+                             req.AffectedSOPInstanceUID or None)
         try:
             if req.precheck is not None:
                 rsp.Status, rsp.ErrorComment = req.precheck
