@@ -196,7 +196,7 @@ def _check_reachable(host: str, port: int, timeout: float) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.engine.context import Target, TargetProfileError, load_target_profile
-    from harness.engine.embedded import EmbeddedSCP
+    from harness.engine.embedded import EmbeddedSCP, embedded_profile
     from harness.scp.profile import Profile, ProfileError
 
     scenarios = load_scenarios(args.suite, args.keyword, args.slow)
@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     embedded: EmbeddedSCP | None = None
     if args.target is None:
         try:
-            profile = Profile.load(args.scp_profile) if args.scp_profile else Profile()
+            profile = Profile.load(args.scp_profile) if args.scp_profile else embedded_profile()
         except ProfileError as exc:
             raise UsageError(str(exc)) from None
         embedded = EmbeddedSCP(profile).start()

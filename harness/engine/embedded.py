@@ -15,6 +15,14 @@ from harness.scp.profile import Profile
 from harness.scp.server import StorageSCP
 
 
+def embedded_profile(**overrides: object) -> Profile:
+    """The conformant profile ``dicom-harness run`` tests by default: a short ARTIM so the
+    timer scenarios finish in seconds (the value is declared, so they are checked exactly)."""
+    settings: dict[str, object] = {"artim_timeout": 3.0, "idle_timeout": 600.0}
+    settings.update(overrides)
+    return Profile(**settings)  # type: ignore[arg-type]
+
+
 class EmbeddedSCP:
     """``with EmbeddedSCP(profile) as scp: scp.port``; stops and cleans up on exit."""
 

@@ -134,9 +134,16 @@ def _expand(path: Path, group: str, raw: dict[str, Any]) -> list[Scenario]:
             raise ScenarioError(f"{_where(path, raw)}: parametrize '{name}' must be a "
                                 "non-empty list")
     out = []
+    seen: set[str] = set()
     for combo in itertools.product(*(params[n] for n in names)):
         values = dict(zip(names, combo, strict=True))
-        out.append(_scenario(path, group, _substitute(raw, values), values))
+        sc = _scenario(path, group, _substitute(raw, values), values)
+        base, n = sc.id, 2
+        while sc.id in seen:  # two values with the same slug ("../x" and "..\\x")
+            sc.id = f"{base[:-1]}-{n}]"
+            n += 1
+        seen.add(sc.id)
+        out.append(sc)
     return out
 
 

@@ -55,7 +55,7 @@ class Runner:
             return self._result(run, "skip", time.monotonic() - start,
                                 observed=f"needs the target profile to declare "
                                          f"{', '.join(missing)}")
-        budget = run.timeout * (len(sc.steps) + 2) + 5
+        budget = _budget(run)
         error: str | None = None
         try:
             await asyncio.wait_for(self._steps(run), budget)
@@ -83,7 +83,7 @@ class Runner:
                 continue
             spec = STEPS[step.op]
             out = await spec.func(run, step.params, step.assoc)
-            if out.kind in ("rejected", "abort", "close", "hang") or (
+            if out.kind in ("rejected", "abort", "close", "hang", "release") or (
                     step.op == "associate" and out.kind != "accepted"):
                 ended[step.assoc] = out.describe()
             elif step.op in ("associate", "connect"):
@@ -285,6 +285,25 @@ class Runner:
 
 class HarnessStepError(RuntimeError):
     pass
+
+
+def _budget(run: ScenarioRun) -> float:
+    """Seconds a scenario may take: every step's own wait plus slack, never unbounded."""
+    from harness.engine.steps import close_timeout
+
+    total = 5.0
+    for step in run.scenario.steps:
+        wait = step.params.get("timeout")
+        if step.op == "expect_close" or isinstance(wait, str):
+            total += close_timeout(run, wait if wait is not None else run.timeout)
+        elif isinstance(wait, int | float):
+            total += float(wait)
+        else:
+            total += run.timeout
+        framing = step.params.get("framing") or {}
+        if framing.get("trickle_delay"):
+            total += 120.0  # trickling is slow on purpose; bounded by its data size
+    return min(total + run.timeout, 900.0)
 
 
 def _default_expect(step: Step) -> str | None:

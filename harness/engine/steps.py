@@ -771,6 +771,10 @@ async def op_association_flood(run: ScenarioRun, params: dict[str, Any], name: s
     for label in opened:
         await run.associations[label].release(run.timeout)
     run.observed["max_associations_seen"] = len(opened)
+    if opened:
+        run.check("held associations keep working", "must", still_ok,
+                  "a store on an association opened before the refusal succeeds",
+                  "it did" if still_ok else "it failed", "PS3.8 9.1.4 Note 1")
     result = refusal or Outcome("accepted", f"all {limit} associations accepted")
     result.detail = (f"{len(opened)} association(s) accepted before "
                      f"{'the refusal' if refusal else 'stopping'}; held associations "

@@ -43,6 +43,8 @@ from harness.wire.pdu import (
     ReleaseRQ,
 )
 
+ASSOCIATE_RQ_LIMIT = 1 << 20
+
 
 @dataclass(slots=True)
 class AcceptorConfig:
@@ -94,6 +96,10 @@ class AcceptorAssociation:
         self.assembler = MessageAssembler()
         self.ended: str | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # Before association only an A-ASSOCIATE-RQ is expected: no need to buffer more than
+        # 1 MiB (a TLS hello or HTTP request announces absurd lengths).
+        self._established_limit = conn.framer.max_length
+        conn.framer.max_length = ASSOCIATE_RQ_LIMIT
         self._arm("artim")
 
     # timers ------------------------------------------------------------------------------
@@ -174,6 +180,7 @@ class AcceptorAssociation:
         self.contexts = {pc.context_id: (proposed.get(pc.context_id, ""), str(pc.transfer_syntax))
                          for pc in ac.presentation_contexts if pc.result == 0}
         self.peer_max_pdu = self.rq.max_pdu_length or 0
+        self.conn.framer.max_length = self._established_limit
         self.conn.send_pdu(ac)
         self.state = "Sta6"
         self._arm("idle")
@@ -182,6 +189,11 @@ class AcceptorAssociation:
         limit = self.config.max_pdu
         if self.config.enforce_max_pdu and limit and item.length > limit:
             self.abort(2, 6, how=f"P-DATA-TF of {item.length} bytes over our maximum {limit}")
+            return
+        broken = [f for f in item.findings if f.severity == "error"]
+        if broken:
+            # Lengths that do not add up (PS3.8 9.3.5): the stream cannot be trusted.
+            self.abort(2, 6, how=f"invalid P-DATA-TF: {broken[0].field}: {broken[0].found}")
             return
         for pdv in pdu.pdvs:
             if pdv.context_id not in self.contexts:
@@ -301,7 +313,9 @@ class AcceptorServer:
 
     @property
     def active(self) -> int:
-        return sum(1 for a in self.associations if a.ended is None)
+        """Established associations (idle TCP connections waiting in Sta2 do not count)."""
+        return sum(1 for a in self.associations if a.ended is None and
+                   a.state in ("Sta6", "Sta8"))
 
     def _protocol(self) -> PDUConnection:
         holder: list[AcceptorAssociation] = []

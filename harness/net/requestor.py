@@ -182,6 +182,8 @@ class Requestor:
                 return self._end("abort", pdu)
             if isinstance(pdu, ReleaseRQ):
                 return self._end("release-rq", pdu)
+            if isinstance(pdu, ReleaseRP):
+                return self._end("release-rp", pdu)
             if not isinstance(pdu, PDataTF):
                 return self._end("unexpected", pdu)
             for pdv in pdu.pdvs:

@@ -66,10 +66,11 @@ def _text(value: str | bytes) -> str:
 
 def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
               active_associations: int) -> AssociateAC | AssociateRJ | Abort:
-    """Decide A-ASSOCIATE-AC, -RJ or A-ABORT for ``rq`` under ``profile``."""
+    """Decide A-ASSOCIATE-AC, -RJ or A-ABORT for ``rq`` under ``profile``;
+    ``active_associations`` counts the established ones, not this one."""
     if profile.has("reject_all"):
         return AssociateRJ(1, 1, 1)
-    if active_associations > profile.max_associations:
+    if active_associations >= profile.max_associations:
         return AssociateRJ(2, 3, 2)  # transient, local limit exceeded (PS3.8 9.3.4)
     version = rq.protocol_version
     if not version & 1 or (profile.has("reject_version_bits") and version != 1):

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,11 +286,20 @@ class SCPAssociation:
 
     # ordered processing ------------------------------------------------------------------
     def _enqueue(self, job: Callable[[], Any]) -> None:
+        if not self.queue and (self._worker is None or self._worker.done()):
+            # Nothing ahead of it: run it now (still in arrival order), saving a task and a
+            # loop turn per store; only a job that has to wait continues in the worker.
+            result = job()
+            if asyncio.iscoroutine(result):
+                self._worker = asyncio.get_running_loop().create_task(self._work(result))
+            return
         self.queue.append(job)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
-    async def _work(self) -> None:
+    async def _work(self, first: Coroutine[Any, Any, Any] | None = None) -> None:
+        if first is not None:
+            await first
         while self.queue:
             job = self.queue.popleft()
             result = job()
@@ -300,16 +309,26 @@ class SCPAssociation:
             self._release_pending = False
             self.net.release_rp()
 
-    async def _respond(self, req: CStoreRequest, context: PresentationContext,
-                       status: int | None = None) -> None:
+    def _respond(self, req: CStoreRequest, context: PresentationContext,
+                 status: int | None = None) -> Coroutine[Any, Any, None] | None:
+        if self.profile.delay_before_response:
+            return self._respond_later(req, context, status)
+        self._respond_now(req, context, status)
+        return None
+
+    async def _respond_later(self, req: CStoreRequest, context: PresentationContext,
+                             status: int | None) -> None:
+        await asyncio.sleep(self.profile.delay_before_response)
+        self._respond_now(req, context, status)
+
+    def _respond_now(self, req: CStoreRequest, context: PresentationContext,
+                     status: int | None) -> None:
         p = self.profile
         net = self.net
         if net is None or net.ended is not None:
             if req.file is not None:
                 req.file.discard()
             return
-        if p.delay_before_response:
-            await asyncio.sleep(p.delay_before_response)
         if p.has("abort_before_response"):
             net.abort(2, 0, how="fault abort_before_response")
             return

@@ -72,6 +72,8 @@ def from_peer_ended(ended: PeerEnded, elapsed: float = 0.0) -> Outcome:
         return Outcome("close", ended.detail, elapsed)
     if ended.kind == "timeout":
         return Outcome("hang", ended.detail, elapsed)
+    if ended.kind == "release-rp":
+        return Outcome("release", "A-RELEASE-RP", elapsed)
     if ended.kind == "release-rq":
         return Outcome("unexpected", "A-RELEASE-RQ from the SCP", elapsed)
     if isinstance(ended.pdu, AssociateRJ):
