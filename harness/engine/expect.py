@@ -118,6 +118,10 @@ def validate_expect(expect: dict[str, Any]) -> str | None:
                 problem = pattern_problem(pat)
                 if problem:
                     return f"expect.outcome: {problem}"
+    contexts = expect.get("contexts")
+    if contexts is not None and (not isinstance(contexts, dict) or
+                                 not all(str(k).isdigit() for k in contexts)):
+            return "expect.contexts must map presentation context IDs to allowed results"
     stored = expect.get("stored")
     if stored is not None and stored not in ("sent", "none", "any", "not-partial",
                                              "consistent"):

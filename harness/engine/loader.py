@@ -25,7 +25,7 @@ SCENARIO_KEYS = {"id", "title", "severity", "references", "steps", "description"
                  "negative", "requires", "conformance_statement", "timeout", "expected",
                  "parametrize", "group", LINE_KEY}
 STEP_MODIFIERS = {"expect", "as", LINE_KEY}
-EXPECT_KEYS = {"outcome", "checks", "stored", "within", "declared", "record", "responses"}
+EXPECT_KEYS = {"outcome", "stored", "within", "declared", "record", "responses", "contexts"}
 
 
 class ScenarioError(ValueError):

@@ -112,6 +112,8 @@ class Runner:
             if out.kind == "hang" and "hang" not in mentioned:
                 run.check(f"{label}: answer in time", "must", False,
                           "an answer, an A-ABORT or a close", out.describe(), "PS3.8 9.1.4")
+        if "contexts" in expect:
+            self._context_results(run, label, expect["contexts"], out)
         if "within" in expect:
             limit = float(expect["within"])
             run.check(f"{label}: time", sc.severity, out.elapsed <= limit, f"<= {limit:g} s",
@@ -126,6 +128,24 @@ class Runner:
                 out.elapsed, 2)
             run.check(f"{label}: recorded {key}", "info", None, "recorded for the "
                       "conformance statement", out.describe())
+
+    def _context_results(self, run: ScenarioRun, label: str, spec: dict[Any, Any],
+                         out: Outcome) -> None:
+        """Presentation context results (PS3.8 Table 9-18) by context ID, graded like
+        outcomes: ``{7: {must: [1, 2, 3], should: [3]}}``."""
+        ac = out.extra.get("ac")
+        if ac is None:
+            return
+        results = {pc.context_id: pc.result for pc in ac.presentation_contexts}
+        for cid, want in spec.items():
+            got = results.get(int(cid))
+            for grade, allowed in _grades(want):
+                severity = {"must": "must", "should": "should"}.get(grade, "info")
+                ok = got in [int(a) for a in allowed]
+                run.check(f"{label}: context {cid} result", severity, ok,
+                          f"result {' or '.join(map(str, allowed))}",
+                          f"result {got}" if got is not None else "no result item",
+                          "PS3.8 9.3.3.2, Table 9-18")
 
     def _responses(self, run: ScenarioRun, label: str, spec: Any, out: Outcome) -> None:
         """Message IDs Being Responded To (and optionally statuses) of collected responses."""
