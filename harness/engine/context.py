@@ -101,6 +101,7 @@ class ScenarioRun:
         self.step_outcomes: list[Outcome] = []
         self.index = 0  # position in the run, keeps synthetic instance UIDs unique
         self.uids: dict[str, str] = {}  # "unique:NAME" -> UID for this run
+        self.echoed: set[str] = set()  # fields our own requests broke on purpose
         self._assoc_ids = itertools.count(1)
 
     @property

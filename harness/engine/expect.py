@@ -20,7 +20,7 @@ from typing import Any
 from harness.scu.outcome import Outcome
 
 KINDS = {"accepted", "rejected", "abort", "close", "hang", "release", "sent", "response",
-         "unexpected", "error"}
+         "unexpected", "skipped", "error"}
 CATEGORIES = {"success", "warning", "failure", "cancel", "pending", "illegal"}
 GRADES = ("must", "should", "must_not", "should_not", "info")
 

@@ -38,9 +38,17 @@ class Runner:
     async def run(self, scenarios: list[Scenario]) -> dict[str, Any]:
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
-        results = []
+        results: list[dict[str, Any]] = []
         for index, sc in enumerate(scenarios):
             result = await self.run_one(sc, index)
+            if result["outcome"] == "error" and "cannot connect" in result["observed"]:
+                last = next((r["id"] for r in reversed(results) if "cannot connect" not in
+                             r["observed"]), None)
+                result["observed"] = (f"target {self.target.host}:{self.target.port} no longer "
+                                      "accepts connections" + (f" (it stopped during or after "
+                                                               f"scenario {last})" if last
+                                                               else "") + "; "
+                                      + result["observed"])
             results.append(result)
             if self.progress is not None:
                 self.progress(sc, result)
@@ -67,7 +75,7 @@ class Runner:
             run.notes.append(traceback.format_exc(limit=6))
         finally:
             run.close_all()
-        run.universal.received_findings(run.trace, run.our_max)
+        run.universal.received_findings(run.trace, run.our_max, run.echoed)
         run.universal.emit(run)
         if sc.negative and error is None:
             await self._probe(run)
@@ -103,6 +111,9 @@ class Runner:
                 expect.update(override)
         label = f"step {number}: {step.op}" + (f" ({step.assoc})" if step.assoc != "main"
                                                else "")
+        if out.kind == "skipped":
+            run.check(label, "info", None, "run", f"not applicable: {out.detail}")
+            return
         refs = ", ".join(sc.references)
         spec = expect.get("outcome", _default_expect(step))
         if spec is not None:

@@ -239,6 +239,9 @@ async def op_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> O
         return scu
     rq = build_rq(run, params)
     run.our_max[scu.assoc_id] = rq.max_pdu_length or 0
+    ids = [pc.context_id for pc in rq.presentation_contexts]
+    if any(i % 2 == 0 for i in ids) or len(set(ids)) != len(ids):
+        run.echoed.add("Presentation-context-ID")
     out = await scu.associate(rq, params.get("timeout"))
     ac = scu.ac
     if out.kind == "accepted" and ac is not None:
@@ -382,7 +385,13 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
     except LookupError as exc:
         return Outcome("error", str(exc))
     ts = transfer_syntax(params.get("transfer_syntax", context_ts))
-    # Encapsulated syntaxes: the harness only checks negotiation, and sends native data.
+    if ts not in NATIVE and "transfer_syntax" not in params and "data_hex" not in params:
+        from harness.engine.names import uid_name
+
+        return Outcome("skipped", f"the accepted transfer syntax {uid_name(ts)} needs "
+                       "encapsulated (compressed) Pixel Data, which the harness does not "
+                       "encode")
+    # An explicitly requested encapsulated syntax gets native bytes (a deliberate mismatch).
     ts_encode = ts if ts in NATIVE else EXPLICIT_VR_LE
     real_ts: str | None = None
     if params.get("stream"):

@@ -170,12 +170,17 @@ class UniversalChecks:
                                             "a role the RQ did not propose")
             _ = RoleSelection  # documented sub-item type
 
-    def received_findings(self, trace: Trace, our_max: dict[int, int]) -> None:
+    def received_findings(self, trace: Trace, our_max: dict[int, int],
+                          echoed: set[str] | None = None) -> None:
+        """``echoed``: fields the scenario itself broke in its request; an answer that echoes
+        them (an AC repeating an even context ID) is not the SCP's deviation."""
         self.seen.add("PDU conformance")
         for entry in trace.entries:
             if entry.dir != "recv":
                 continue
             for f in entry.findings:
+                if echoed and f.field in echoed:
+                    continue
                 if f.severity == "error":
                     self.note("PDU conformance", "must", f"{entry.type}: {f}")
                 elif f.severity == "warning" and entry.type != "P-DATA-TF":

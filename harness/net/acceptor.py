@@ -96,6 +96,7 @@ class AcceptorAssociation:
         self.assembler = MessageAssembler()
         self.ended: str | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._last_activity = self.loop.time()
         # Before association only an A-ASSOCIATE-RQ is expected: no need to buffer more than
         # 1 MiB (a TLS hello or HTTP request announces absurd lengths).
         self._established_limit = conn.framer.max_length
@@ -107,10 +108,18 @@ class AcceptorAssociation:
         if self._timer is not None:
             self._timer.cancel()
         delay = self.config.artim_timeout if which == "artim" else self.config.idle_timeout
+        self._last_activity = self.loop.time()
         self._timer = None if delay is None else self.loop.call_later(delay, self._expired, which)
 
     def _expired(self, which: str) -> None:
         self._timer = None
+        if which == "idle" and self.config.idle_timeout is not None:
+            # Received PDUs only stamp the time (re-arming a timer per PDU is costly): if
+            # something arrived since, wait for the rest of the idle period.
+            rest = self._last_activity + self.config.idle_timeout - self.loop.time()
+            if rest > 0:
+                self._timer = self.loop.call_later(rest, self._expired, which)
+                return
         if which == "artim":
             # AA-2: ARTIM expiry closes the transport without any PDU.
             self.trace_event("ARTIM expired", f"after {self.config.artim_timeout:g} s")
@@ -134,8 +143,8 @@ class AcceptorAssociation:
             self._in_sta2(pdu, item.findings)
             return
         if self.state in ("Sta6", "Sta8"):
-            if self._timer is not None and self.config.idle_timeout is not None:
-                self._arm("idle")
+            if self._timer is not None:
+                self._last_activity = self.loop.time()  # the idle timer checks it on expiry
             if isinstance(pdu, PDataTF):
                 self._pdata(pdu, item)
             elif isinstance(pdu, ReleaseRQ):

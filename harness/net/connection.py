@@ -102,9 +102,11 @@ class PDUConnection(asyncio.Protocol):
 
     def _deliver(self, frame: Frame) -> None:
         pdu, findings = decode_pdu(frame.data)
-        if self.trace is not None:
-            self.trace.record(self.assoc_id, "recv", pdu_name(frame.pdu_type), frame.length,
-                              summarize(pdu), findings)
+        trace = self.trace
+        # A full trace keeps only entries with findings: do not build summaries it drops.
+        if trace is not None and (findings or len(trace.entries) < trace.limit):
+            trace.record(self.assoc_id, "recv", pdu_name(frame.pdu_type), frame.length,
+                         summarize(pdu), findings)
         if self.sink is not None:
             self.sink.pdu_received(self, Received(pdu, findings, frame.length))
 
@@ -141,7 +143,7 @@ class PDUConnection(asyncio.Protocol):
         parts: Sequence[bytes | memoryview]
         parts = pdu.encode_parts() if isinstance(pdu, PDataTF) else [pdu.encode()]
         length = struct.unpack_from(">I", parts[0], 2)[0]
-        if self.trace is not None:
+        if self.trace is not None and len(self.trace.entries) < self.trace.limit:
             self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type), length,
                               summary if summary is not None else summarize(pdu))
         self.bytes_sent += sum(len(p) for p in parts)

@@ -3,8 +3,9 @@
 An :class:`Outcome` is one of: ``accepted``, ``rejected`` (with result, source, reason),
 ``abort`` (source, reason), ``close`` (TCP closed with no PDU), ``hang`` (nothing within the
 step's timeout), ``response`` (a DIMSE response message), ``release`` (A-RELEASE-RP),
-``sent`` (nothing was awaited), ``unexpected`` (some other PDU) or ``error`` (the harness
-could not do the step). Expectations in the engine match against it.
+``sent`` (nothing was awaited), ``unexpected`` (some other PDU), ``skipped`` (the step does
+not apply to this target) or ``error`` (the harness could not do the step). Expectations
+in the engine match against it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,72 @@
+"""The machine's loopback TCP rate for a plain copy of the same bytes, in the same run.
+
+A discard sink runs in its own process (as an SCP would); one thread per connection sends
+a length prefix and then the payload with ``sendall`` of large ``memoryview`` slices, and
+waits for the sink's one-byte acknowledgement. No framing, no responses per instance: the
+best a plain socket copy does here, so a DICOM store rate can be stated as a share of it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+from harness.bench.sink import SinkProcess
+
+_LENGTH = struct.Struct(">Q")
+CHUNK = 1 << 20
+MAX_BYTES_PER_CONNECTION = 4 << 30
+
+
+def _send(port: int, payload: memoryview, nbytes: int, start: threading.Barrier,
+          done: list[float], errors: list[str], host: str) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=60) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            start.wait(30)
+            sock.sendall(_LENGTH.pack(nbytes))
+            left = nbytes
+            size = len(payload)
+            while left > 0:
+                n = min(left, size)
+                sock.sendall(payload[:n])
+                left -= n
+            if sock.recv(1) != b"\x01":
+                errors.append("the discard sink closed before acknowledging")
+            done.append(time.monotonic())
+    except (OSError, threading.BrokenBarrierError) as exc:
+        errors.append(str(exc))
+
+
+def measure_loopback(total_bytes: int, connections: int, payload: bytes | memoryview,
+                     host: str = "127.0.0.1") -> dict[str, Any]:
+    """Copy ``total_bytes`` (split over ``connections``) to a discard sink process."""
+    connections = max(1, connections)
+    per = min(MAX_BYTES_PER_CONNECTION, max(1, total_bytes // connections))
+    view = memoryview(payload)
+    if len(view) > CHUNK:
+        view = view[:CHUNK]
+    if not len(view):
+        view = memoryview(bytes(CHUNK))
+    with SinkProcess("discard", host) as sink:
+        start = threading.Barrier(connections + 1)
+        done: list[float] = []
+        errors: list[str] = []
+        threads = [threading.Thread(target=_send, args=(sink.port, view, per, start, done,
+                                                        errors, host), daemon=True)
+                   for _ in range(connections)]
+        for t in threads:
+            t.start()
+        start.wait(30)
+        began = time.monotonic()
+        for t in threads:
+            t.join(600)
+    elapsed = (max(done) - began) if done and not errors else 0.0
+    moved = per * connections
+    return {"connections": connections, "bytes": moved, "chunk_bytes": len(view),
+            "duration_s": round(elapsed, 4),
+            "mb_per_s": round(moved / elapsed / 1e6, 1) if elapsed > 0 else 0.0,
+            "errors": errors[:5]}

@@ -1,0 +1,661 @@
+"""The lean C-STORE load generator: many associations on one asyncio loop, no copies.
+
+Each :class:`BenchAssociation` owns a non-blocking socket registered once with the loop.
+Association set-up and release use the wire codec (``associate_rq``, the validating
+``decode_pdu``); the store phase stays off every general-purpose path: per store it patches
+the Message ID and SOP Instance UID into a pre-framed head, hands head and shared tail to one
+``sendmsg`` (``os.sendfile`` for file ranges), and reads responses with ``struct``.
+
+Why not :class:`harness.net.connection.PDUConnection`: on Python 3.11 an asyncio transport
+joins ``writelines`` parts and copies whatever the socket does not take at once into its
+own buffer, which costs a copy of every large instance; the generator must be faster than
+DCMTK's ``storescu``, so it talks to the socket itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.bench.stats import LatencyHistogram, ThroughputSeries
+from harness.bench.workload import UID_LENGTH, MessagePlan, UidSource, Workload, plan_message
+from harness.wire.decode import decode_pdu
+from harness.wire.dimse import decode_command
+from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
+
+ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
+IOV_MAX = 1024
+_HDR = struct.Struct(">BBI")
+_PDV = struct.Struct(">IBB")
+_ELEMENT = struct.Struct("<HHI")
+_US = struct.Struct("<H")
+_MSGID = struct.Struct("<H")
+C_STORE_RSP = 0x8001
+
+
+class BenchError(Exception):
+    """An association failed (refused, rejected, aborted, timed out, closed)."""
+
+
+@dataclass(slots=True)
+class SenderConfig:
+    host: str
+    port: int
+    called_aet: str = "ANY-SCP"
+    calling_aet: str = "HARNESS-BENCH"
+    max_pdu: int = 0  # cap on the PDUs we send; 0: the peer's maximum
+    window: int = 1  # asynchronous operations window we ask for
+    nodelay: bool = True
+    timeout: float = 30.0
+    sendfile: bool = True
+
+
+@dataclass(slots=True)
+class Measure:
+    """What every association of one process adds to (single thread: no locks)."""
+
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    series: ThroughputSeries = field(default_factory=lambda: ThroughputSeries(0.0))
+    statuses: dict[int, int] = field(default_factory=dict)
+    instances: int = 0  # measured stores answered
+    nbytes: int = 0  # data set bytes of measured stores
+    completed: int = 0  # every answered store, warm-up included (progress)
+    errors: int = 0
+    error_messages: list[str] = field(default_factory=list)
+    recording: bool = False
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_messages) < 20:
+            self.error_messages.append(message)
+
+
+@dataclass(slots=True)
+class Negotiated:
+    setup_s: float
+    peer_max_pdu: int
+    send_pdu: int
+    window: int
+    transfer_syntaxes: list[str]
+    implementation_class_uid: str | None
+    implementation_version_name: str | None
+
+
+class _FileCache:
+    """Open descriptors for ``os.sendfile`` ranges, shared by a process's associations."""
+
+    def __init__(self) -> None:
+        self.fds: dict[Path, int] = {}
+
+    def fd(self, path: Path) -> int:
+        fd = self.fds.get(path)
+        if fd is None:
+            fd = self.fds[path] = os.open(path, os.O_RDONLY)
+        return fd
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds.clear()
+
+
+class BenchAssociation:
+    """One association of the load generator."""
+
+    def __init__(self, cfg: SenderConfig, workload: Workload, uids: UidSource,
+                 measure: Measure, files: _FileCache | None = None) -> None:
+        self.cfg = cfg
+        self.workload = workload
+        self.uids = uids
+        self.m = measure
+        self.files = files or _FileCache()
+        self.loop = asyncio.get_running_loop()
+        self.sock: socket.socket | None = None
+        self.fd = -1
+        self.negotiated: Negotiated | None = None
+        self.plans: list[MessagePlan] = []
+        # One patchable head per association is enough: sendmsg hands the bytes to the
+        # kernel, so the buffer is free again as soon as a send returns.
+        self._head = bytearray()
+        self._head_view = memoryview(self._head)
+        self._head_plan: MessagePlan | None = None
+        self._rbuf = bytearray(1 << 16)
+        self._rview = memoryview(self._rbuf)
+        self._rstart = 0
+        self._rend = 0
+        self._outstanding: dict[int, tuple[float, int]] = {}  # msg id -> (sent at, bytes)
+        self._slot_waiter: asyncio.Future[None] | None = None
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._pdu_waiter: asyncio.Future[bytes] | None = None
+        self._failure: BaseException | None = None
+        self._command_parts: list[bytes] = []
+        self._next_id = 0
+        self._seq = 0
+        self._last_activity = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    # --- connection and negotiation -----------------------------------------------------
+    async def open(self) -> Negotiated:
+        cfg = self.cfg
+        started = time.monotonic()
+        sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        sock.setblocking(False)
+        self.sock = sock
+        try:
+            await asyncio.wait_for(self.loop.sock_connect(sock, (cfg.host, cfg.port)),
+                                   cfg.timeout)
+        except TimeoutError:
+            self.close()
+            raise BenchError(f"TCP connect to {cfg.host}:{cfg.port} timed out") from None
+        except OSError as exc:
+            self.close()
+            raise BenchError(f"cannot connect to {cfg.host}:{cfg.port}: "
+                             f"{exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if cfg.nodelay else 0)
+        self.fd = sock.fileno()
+        self.loop.add_reader(self.fd, self._on_readable)
+        self._last_activity = time.monotonic()
+        self._arm_watchdog()
+        contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
+                    for i, (sop_class, ts) in enumerate(self.workload.contexts)]
+        if len(contexts) > 128:
+            raise BenchError("more than 128 (SOP class, transfer syntax) pairs in the workload")
+        extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
+            else None
+        rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts,
+                          max_pdu=ADVERTISED_MAX_PDU, extra_user_items=extra)
+        raw = await self._exchange(rq.encode())
+        pdu, _findings = decode_pdu(raw)
+        if isinstance(pdu, AssociateRJ):
+            raise BenchError(f"association rejected: {pdu.describe()}")
+        if isinstance(pdu, Abort):
+            raise BenchError(f"association aborted by the peer: {pdu.describe()}")
+        if not isinstance(pdu, AssociateAC):
+            raise BenchError(f"unexpected answer to A-ASSOCIATE-RQ: {type(pdu).__name__}")
+        return self._accept(pdu, contexts, time.monotonic() - started)
+
+    def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
+                setup_s: float) -> Negotiated:
+        cfg = self.cfg
+        accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
+                    for pc in ac.presentation_contexts if pc.result == 0}
+        peer_max = ac.max_pdu_length or 0
+        send_pdu = peer_max if cfg.max_pdu == 0 else (
+            cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
+        by_pair: dict[tuple[str, str], int] = {}
+        for pc in contexts:
+            ts = str(pc.transfer_syntaxes[0])
+            if accepted.get(pc.context_id) == ts:
+                by_pair[(str(pc.abstract_syntax), ts)] = pc.context_id
+        for template in self.workload.templates:
+            cid = by_pair.get((template.sop_class, template.transfer_syntax))
+            if cid is None:
+                continue  # the peer refused this SOP class / transfer syntax
+            self.plans.append(plan_message(template, cid, send_pdu,
+                                           allow_sendfile=cfg.sendfile))
+        if not self.plans:
+            raise BenchError("the peer accepted no presentation context of the workload "
+                             f"({', '.join(s for s, _ in self.workload.contexts)})")
+        ui = ac.user_information
+        window = 1
+        granted = ui.async_ops_window if ui is not None else None
+        if cfg.window != 1 and granted is not None:
+            invoked = granted[0]
+            window = cfg.window if invoked == 0 else min(cfg.window, invoked)
+        self._head = bytearray(max(len(p.head) for p in self.plans))
+        self._head_view = memoryview(self._head)
+        self.negotiated = Negotiated(
+            setup_s, peer_max, send_pdu, window, sorted(set(accepted.values())),
+            ui.implementation_class_uid if ui is not None else None,
+            ui.implementation_version_name if ui is not None else None)
+        return self.negotiated
+
+    async def _exchange(self, data: bytes) -> bytes:
+        """Send one PDU and wait for one non-P-DATA PDU in answer."""
+        fut: asyncio.Future[bytes] = self.loop.create_future()
+        self._pdu_waiter = fut
+        await self._send_parts([memoryview(data)])
+        try:
+            return await fut
+        finally:
+            self._pdu_waiter = None
+
+    # --- the store loop -------------------------------------------------------------------
+    async def store(self, count: int | None, deadline: float | None) -> int:
+        """Send stores until ``count`` are sent or ``deadline`` (monotonic) passes; wait for
+        every answer. Returns how many were sent."""
+        assert self.negotiated is not None
+        window = self.negotiated.window
+        head = self._head
+        plans = self.plans
+        nplans = len(plans)
+        outstanding = self._outstanding
+        uid_len = UID_LENGTH
+        sent = 0
+        monotonic = time.monotonic
+        while count is None or sent < count:
+            if self._failure is not None:
+                raise self._failure
+            if deadline is not None and monotonic() >= deadline:
+                break
+            while len(outstanding) >= window:
+                await self._wait_slot()
+            self._next_id = msg_id = self._next_id % 0xFFFF + 1
+            while msg_id in outstanding:  # 65535 in flight cannot happen with window < 65535
+                self._next_id = msg_id = self._next_id % 0xFFFF + 1
+            plan = plans[self._seq % nplans]
+            if self._head_plan is not plan:
+                head[:len(plan.head)] = plan.head
+                self._head_plan = plan
+            uid = self.uids.uid(self._seq)
+            self._seq += 1
+            head[plan.cmd_uid_at:plan.cmd_uid_at + uid_len] = uid
+            head[plan.data_uid_at:plan.data_uid_at + uid_len] = uid
+            _MSGID.pack_into(head, plan.msgid_at, msg_id)
+            outstanding[msg_id] = (monotonic(), plan.nbytes)
+            first = self._head_view[:len(plan.head)]
+            sock = self.sock
+            assert sock is not None
+            if not plan.tail and plan.sendfile is None:
+                try:
+                    n = sock.send(first)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError as exc:
+                    raise self._fail(BenchError(f"send failed: {exc.strerror or exc}")) from None
+                if n < len(first):
+                    await self._send_parts([first[n:]])
+            else:
+                await self._send_parts([first, *plan.tail])
+                if plan.sendfile is not None:
+                    await self._sendfile(*plan.sendfile)
+            sent += 1
+        while outstanding:
+            await self._wait_slot()
+        return sent
+
+    async def _wait_slot(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self._slot_waiter = fut
+        try:
+            await fut
+        finally:
+            self._slot_waiter = None
+
+    async def _send_parts(self, parts: list[memoryview]) -> None:
+        sock = self.sock
+        assert sock is not None
+        while parts:
+            try:
+                n = sock.sendmsg(parts[:IOV_MAX])
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                raise self._fail(BenchError(f"send failed: {exc.strerror or exc}")) from None
+            if n:
+                self._last_activity = time.monotonic()
+            while n and parts:
+                first = parts[0]
+                if n >= len(first):
+                    n -= len(first)
+                    parts = parts[1:]
+                else:
+                    parts = [first[n:], *parts[1:]]
+                    n = 0
+            if parts:
+                await self._writable()
+
+    async def _sendfile(self, path: Path, offset: int, length: int) -> None:
+        in_fd = self.files.fd(path)
+        while length > 0:
+            try:
+                n = os.sendfile(self.fd, in_fd, offset, length)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                raise self._fail(BenchError(f"sendfile failed: {exc.strerror or exc}")) \
+                    from None
+            if n:
+                self._last_activity = time.monotonic()
+            offset += n
+            length -= n
+            if length > 0:
+                await self._writable()
+
+    async def _writable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        fut: asyncio.Future[None] = self.loop.create_future()
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self.loop.add_writer(self.fd, ready)
+        self._write_waiter = fut  # a failure wakes it too
+        try:
+            await fut
+        finally:
+            self._write_waiter = None
+            if self.fd >= 0:
+                self.loop.remove_writer(self.fd)
+        if self._failure is not None:
+            raise self._failure
+
+    # --- receiving ------------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self._rend == len(self._rbuf):
+            self._compact()
+        try:
+            n = sock.recv_into(self._rview[self._rend:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(BenchError(f"connection error: {exc.strerror or exc}"))
+            return
+        if n == 0:
+            self._fail(BenchError("the peer closed the connection"))
+            return
+        self._last_activity = time.monotonic()
+        self._rend += n
+        self._parse()
+
+    def _compact(self) -> None:
+        pending = self._rend - self._rstart
+        if self._rstart:
+            self._rbuf[:pending] = self._rbuf[self._rstart:self._rend]
+            self._rstart, self._rend = 0, pending
+        if self._rend == len(self._rbuf):
+            self._rbuf.extend(bytes(len(self._rbuf)))
+            self._rview.release()
+            self._rview = memoryview(self._rbuf)
+
+    def _parse(self) -> None:
+        buf = self._rbuf
+        pos = self._rstart
+        end = self._rend
+        while end - pos >= 6:
+            pdu_type, _r, length = _HDR.unpack_from(buf, pos)
+            total = 6 + length
+            if end - pos < total:
+                if total > len(buf):
+                    self._rstart = pos
+                    self._compact()
+                    self._grow(total)
+                    return
+                break
+            if pdu_type == 0x04:
+                self._pdata(pos + 6, pos + total)
+            elif self._pdu_waiter is not None and not self._pdu_waiter.done():
+                self._pdu_waiter.set_result(bytes(buf[pos:pos + total]))
+            elif pdu_type == 0x07:
+                pdu, _f = decode_pdu(bytes(buf[pos:pos + total]))
+                how = pdu.describe() if isinstance(pdu, Abort) else "A-ABORT"
+                self._fail(BenchError(f"association aborted by the peer: {how}"))
+                return
+            elif pdu_type == 0x05:
+                self._fail(BenchError("the peer asked to release the association mid-run"))
+                return
+            else:
+                self._fail(BenchError(f"unexpected PDU type {pdu_type:02X}H during the run"))
+                return
+            pos += total
+        if pos == end:
+            self._rstart = self._rend = 0
+        else:
+            self._rstart = pos
+
+    def _grow(self, size: int) -> None:
+        if size > 64 << 20:
+            self._fail(BenchError(f"the peer sent a PDU of {size} bytes"))
+            return
+        self._rbuf.extend(bytes(size - len(self._rbuf)))
+        self._rview.release()
+        self._rview = memoryview(self._rbuf)
+
+    def _pdata(self, pos: int, end: int) -> None:
+        buf = self._rbuf
+        while pos + 6 <= end:
+            item_len, _cid, mch = _PDV.unpack_from(buf, pos)
+            start = pos + 6
+            stop = pos + 4 + item_len
+            pos = stop
+            if not mch & 0x01:
+                continue  # a data set on a response: C-STORE-RSP has none; ignore it
+            if not mch & 0x02 or self._command_parts:
+                self._command_parts.append(bytes(buf[start:stop]))
+                if not mch & 0x02:
+                    continue
+                command = b"".join(self._command_parts)
+                self._command_parts.clear()
+                self._response(command, 0, len(command))
+            else:
+                self._response(buf, start, stop)
+
+    def _response(self, buf: bytes | bytearray, pos: int, end: int) -> None:
+        first = pos
+        command_field = responded = status = -1
+        while pos + 8 <= end:
+            group, element, length = _ELEMENT.unpack_from(buf, pos)
+            pos += 8
+            if group != 0 or pos + length > end:
+                command_field = -2
+                break
+            if length == 2:
+                if element == 0x0100:
+                    command_field = _US.unpack_from(buf, pos)[0]
+                elif element == 0x0120:
+                    responded = _US.unpack_from(buf, pos)[0]
+                elif element == 0x0900:
+                    status = _US.unpack_from(buf, pos)[0]
+            pos += length
+        if command_field != C_STORE_RSP or responded < 0 or status < 0:
+            decoded = decode_command(bytes(buf[first:end]))
+            self.m.error(f"unexpected or undecodable response ({decoded.command_name})")
+            return
+        sent = self._outstanding.pop(responded, None)
+        if sent is None:
+            self.m.error(f"response to Message ID {responded}, which is not outstanding")
+            return
+        now = time.monotonic()
+        m = self.m
+        m.completed += 1
+        if m.recording:
+            m.histogram.add(now - sent[0])
+            m.series.add(now, sent[1])
+            m.statuses[status] = m.statuses.get(status, 0) + 1
+            m.instances += 1
+            m.nbytes += sent[1]
+        waiter = self._slot_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- failure, timeout, release --------------------------------------------------------
+    def _fail(self, exc: BaseException) -> BaseException:
+        if self._failure is None:
+            self._failure = exc
+        for fut in (self._slot_waiter, self._write_waiter, self._pdu_waiter):
+            if fut is not None and not fut.done():
+                fut.set_exception(self._failure)
+        if self.fd >= 0:
+            self.loop.remove_reader(self.fd)
+            self.loop.remove_writer(self.fd)
+        return self._failure
+
+    def _arm_watchdog(self) -> None:
+        self._watchdog = self.loop.call_later(min(1.0, self.cfg.timeout), self._check)
+
+    def _check(self) -> None:
+        if self._failure is not None or self.sock is None:
+            return
+        idle = time.monotonic() - self._last_activity
+        busy = (self._outstanding or self._pdu_waiter is not None
+                or self._write_waiter is not None)
+        if busy and idle > self.cfg.timeout:
+            self._fail(BenchError(f"no answer from the peer for {self.cfg.timeout:g} s"))
+            return
+        self._arm_watchdog()
+
+    async def release(self) -> bool:
+        """A-RELEASE-RQ, wait for A-RELEASE-RP; close. False if the peer did not answer."""
+        ok = False
+        if self._failure is None and self.sock is not None:
+            try:
+                raw = await self._exchange(ReleaseRQ().encode())
+                ok = isinstance(decode_pdu(raw)[0], ReleaseRP)
+            except BenchError:
+                ok = False
+        self.close()
+        return ok
+
+    def abort(self) -> None:
+        if self.sock is not None and self._failure is None:
+            with contextlib.suppress(OSError):
+                self.sock.send(Abort(0, 0).encode())
+        self.close()
+
+    def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.sock is not None:
+            if self.fd >= 0:
+                self.loop.remove_reader(self.fd)
+                self.loop.remove_writer(self.fd)
+            self.sock.close()
+            self.sock = None
+            self.fd = -1
+        if self._failure is None:
+            self._failure = BenchError("association closed")
+
+
+# --- one process's share of a run -----------------------------------------------------------
+
+@dataclass(slots=True)
+class ProcessResult:
+    """What one process measured; plain data so worker processes can pickle it back."""
+
+    measure: Measure
+    start: float  # monotonic time the measured phase started
+    end: float  # monotonic time the last measured answer arrived
+    session_start: float
+    session_end: float
+    setup_s: list[float]
+    negotiated: Negotiated | None
+    associations_ok: int
+    sent_total: int  # warm-up included
+    releases_failed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.measure
+        return {
+            "histogram": m.histogram.to_dict(), "series": m.series.to_dict(),
+            "statuses": m.statuses, "instances": m.instances, "nbytes": m.nbytes,
+            "completed": m.completed, "errors": m.errors, "error_messages": m.error_messages,
+            "start": self.start, "end": self.end, "session_start": self.session_start,
+            "session_end": self.session_end, "setup_s": self.setup_s,
+            "negotiated": None if self.negotiated is None else {
+                "setup_s": self.negotiated.setup_s,
+                "peer_max_pdu": self.negotiated.peer_max_pdu,
+                "send_pdu": self.negotiated.send_pdu, "window": self.negotiated.window,
+                "transfer_syntaxes": self.negotiated.transfer_syntaxes,
+                "implementation_class_uid": self.negotiated.implementation_class_uid,
+                "implementation_version_name": self.negotiated.implementation_version_name},
+            "associations_ok": self.associations_ok, "sent_total": self.sent_total,
+            "releases_failed": self.releases_failed,
+        }
+
+
+async def run_process(cfg: SenderConfig, workload: Workload, *, associations: int,
+                      instances: int | None, duration: float | None, warmup: int,
+                      nonce: int, stream_base: int = 0,
+                      barrier: Callable[[], Awaitable[None]] | None = None,
+                      progress: Callable[[Measure], None] | None = None) -> ProcessResult:
+    """Open ``associations``, warm up, wait at ``barrier``, measure, release.
+
+    ``instances`` stores per association (or for ``duration`` seconds). Association
+    failures are counted as errors; the run goes on with the associations that work.
+    """
+    measure = Measure()
+    files = _FileCache()
+    assocs = [BenchAssociation(cfg, workload, UidSource(nonce, stream_base + i), measure, files)
+              for i in range(associations)]
+    ticker: asyncio.Task[None] | None = None
+    if progress is not None:
+        ticker = asyncio.get_running_loop().create_task(_tick(progress, measure))
+    session_start = time.monotonic()
+    setup: list[float] = []
+    negotiated: Negotiated | None = None
+    sent_total = 0
+
+    async def prepare(a: BenchAssociation) -> BenchAssociation | None:
+        nonlocal negotiated, sent_total
+        try:
+            neg = await a.open()
+            setup.append(neg.setup_s)
+            negotiated = negotiated or neg
+            if warmup:
+                sent_total += await a.store(warmup, None)
+            return a
+        except BenchError as exc:
+            measure.error(str(exc))
+            a.close()
+            return None
+
+    live = [a for a in await asyncio.gather(*(prepare(a) for a in assocs)) if a is not None]
+    if barrier is not None:
+        await barrier()
+    measure.series = ThroughputSeries(time.monotonic())
+    measure.recording = True
+    start = time.monotonic()
+    deadline = start + duration if duration is not None else None
+
+    async def measured(a: BenchAssociation) -> BenchAssociation | None:
+        nonlocal sent_total
+        try:
+            sent_total += await a.store(instances, deadline)
+            return a
+        except BenchError as exc:
+            measure.error(str(exc))
+            a.abort()
+            return None
+
+    done = [a for a in await asyncio.gather(*(measured(a) for a in live)) if a is not None]
+    end = time.monotonic()
+    measure.recording = False
+    released = await asyncio.gather(*(a.release() for a in done))
+    session_end = time.monotonic()
+    for a in assocs:
+        a.close()
+    files.close()
+    if ticker is not None:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        progress(measure)  # type: ignore[misc]
+    failed_releases = sum(1 for ok in released if not ok)
+    for _ in range(failed_releases):
+        measure.error("the peer did not answer A-RELEASE-RQ")
+    return ProcessResult(measure, start, end, session_start, session_end, setup, negotiated,
+                         len(live), sent_total, failed_releases)
+
+
+async def _tick(progress: Callable[[Measure], None], measure: Measure) -> None:
+    while True:
+        progress(measure)
+        await asyncio.sleep(0.1)
