@@ -242,6 +242,11 @@ async def op_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> O
     ids = [pc.context_id for pc in rq.presentation_contexts]
     if any(i % 2 == 0 for i in ids) or len(set(ids)) != len(ids):
         run.echoed.add("Presentation-context-ID")
+    from harness.wire.uid import ae_title_problem, encode_ae_title
+
+    for field, value in (("Calling-AE-title", rq.calling_ae), ("Called-AE-title", rq.called_ae)):
+        if ae_title_problem(encode_ae_title(value)):
+            run.echoed.add(field)  # an AC must echo these fields, invalid or not
     out = await scu.associate(rq, params.get("timeout"))
     ac = scu.ac
     if out.kind == "accepted" and ac is not None:

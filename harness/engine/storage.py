@@ -71,8 +71,13 @@ class StorageInspector:
 def _read(path: Path, mtime: float, size: int) -> StoredFile:
     try:
         ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-        uid = ds.get("SOPInstanceUID")
-        return StoredFile(path, str(uid) if uid is not None else None, mtime, size, True)
+        elem = ds.get("SOPInstanceUID")
+        if elem is None:
+            return StoredFile(path, None, mtime, size, True)
+        # A UID holding a backslash reads back as several values: join them again.
+        text = "\\".join(map(str, elem)) if isinstance(elem, list | tuple) or hasattr(
+            elem, "_list") else str(elem)
+        return StoredFile(path, text, mtime, size, True)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, AttributeError,
             TypeError):
         return StoredFile(path, None, mtime, size, False)
@@ -89,19 +94,28 @@ def compare(stored_path: Path, sent: bytes, transfer_syntax: str,
     the target declared it may change.
     """
     try:
+        original = decode_dataset(sent, transfer_syntax)
+    except Exception:
+        # What was sent is itself undecodable (a malformed case): a stored copy can only be
+        # compared byte for byte.
+        return _compare_bytes(stored_path, sent)
+    try:
         _meta, stored = decode_file(stored_path.read_bytes())
     except Exception as exc:  # any decode failure means the stored object is unusable
         return [f"stored file cannot be read: {type(exc).__name__}: {exc}"]
-    try:
-        original = decode_dataset(sent, transfer_syntax)
-    except Exception as exc:
-        return [f"sent data set cannot be decoded for comparison: {exc}"]
     allowed = allowed_coercions or set()
     problems = []
     for text in dataset_differences(original, stored):
         if not any(word in text for word in allowed):
             problems.append(text)
     return problems
+
+
+def _compare_bytes(stored_path: Path, sent: bytes) -> list[str]:
+    data = stored_path.read_bytes()
+    if data.endswith(sent) or sent in data:
+        return []
+    return ["stored bytes differ from the (malformed) data set sent"]
 
 
 def outside_writes(directory: Path, since: float, uids: list[str]) -> list[Path]:
