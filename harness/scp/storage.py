@@ -80,8 +80,7 @@ def safe_name(sop_instance_uid: str) -> str:
 # Temporary names: a random per-process prefix and a counter (no random syscall per file).
 _PART_PREFIX = f".{uuid.uuid4().hex[:16]}-"
 _PART_COUNTER = itertools.count(1)
-_WRITE_CHUNK = 1 << 20  # fragments collect up to this much before one writev()
-_MAX_IOV = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
+_WRITE_CHUNK = 1 << 20  # fragments collect up to this much before one write()
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(
     os, "O_BINARY", 0)
 
@@ -94,8 +93,8 @@ class IncomingFile:
     stat and per-file buffer allocation of a buffered file object.
     """
 
-    __slots__ = ("_fd", "_parts", "_pending", "directory", "final_path", "fsync", "meta_length",
-                 "path", "received")
+    __slots__ = ("_buf", "_fd", "directory", "final_path", "fsync", "meta_length", "path",
+                 "received")
 
     def __init__(self, directory: Path, sop_class: str, sop_instance: str, transfer_syntax: str,
                  source_ae: str | None, *, fsync: bool = False) -> None:
@@ -107,31 +106,22 @@ class IncomingFile:
         self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
         meta = file_meta(sop_class, sop_instance, transfer_syntax, source_ae)
         self.meta_length = len(meta)
-        self._parts: list[bytes | memoryview] = [meta]
-        self._pending = len(meta)
+        self._buf = bytearray(meta)
 
     def write(self, fragment: memoryview | bytes) -> None:
-        """Queue ``fragment`` for writing; it is referenced, not copied, until the next flush
-        (at most ``_WRITE_CHUNK`` bytes later), so the caller must not modify it meanwhile."""
         self.received += len(fragment)
-        self._parts.append(fragment)
-        self._pending += len(fragment)
-        if self._pending >= _WRITE_CHUNK:
+        self._buf += fragment  # copied: the caller may reuse its buffer
+        if len(self._buf) >= _WRITE_CHUNK:
             self._flush()
 
     def _flush(self) -> None:
-        parts = self._parts
-        if not parts:
-            return
-        total = self._pending
-        done = os.writev(self._fd, parts) if len(parts) <= _MAX_IOV else 0
-        if done < total:  # short write, or too many pieces for one call: the slow way
-            data = b"".join(parts)
-            with memoryview(data) as view:
-                while done < total:
+        buf = self._buf
+        if buf:
+            done = os.write(self._fd, buf)
+            while done < len(buf):  # short writes are rare on regular files
+                with memoryview(buf) as view:
                     done += os.write(self._fd, view[done:])
-        parts.clear()
-        self._pending = 0
+            buf.clear()
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -165,8 +155,7 @@ class IncomingFile:
             fd, self._fd = self._fd, -1
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self._parts.clear()
-        self._pending = 0
+        self._buf.clear()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

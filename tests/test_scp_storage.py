@@ -1,0 +1,98 @@
+"""Streaming, atomic storage of the reference SCP: names, File Meta, temporaries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydicom import dcmread
+
+from harness.scp.storage import IncomingFile, file_meta, leftover_parts, safe_name
+from harness.wire.constants import EXPLICIT_VR_BE, IMPLICIT_VR_LE
+from harness.wire.uid import is_valid_uid
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+@pytest.mark.parametrize("uid", ["1.2.3", "1.2.840.10008.5.1.4.1.1.2.1234567890", "0", "2.25.1"])
+def test_valid_uid_names_the_file(uid: str) -> None:
+    assert safe_name(uid) == f"{uid}.dcm"
+
+
+@pytest.mark.parametrize("uid", ["../../x", "/etc/passwd", "1.2.3/../../evil", "..", ".", "",
+                                 "1.2.3\x00/x", "C:\\\\x", "1" * 65, "1.2.3 ", "-rf"])
+def test_hostile_uid_gets_a_hashed_name(uid: str) -> None:
+    name = safe_name(uid)
+    assert name.startswith("invalid-uid-") and name.endswith(".dcm")
+    assert "/" not in name and "\\" not in name and ".." not in name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.from_regex(r"[0-9./]{1,70}", fullmatch=True))
+def test_no_uid_leaves_the_directory(uid: str) -> None:
+    root = Path("/srv/store")
+    name = safe_name(uid)
+    target = (root / name).resolve()
+    assert target.parent == root
+    assert not name.startswith(".")  # never hidden, never a temporary's name
+    assert os.sep not in name and "\x00" not in name
+    assert name.endswith(".dcm")
+    assert (name == f"{uid}.dcm") == is_valid_uid(uid)
+
+
+def test_file_meta_is_part10(tmp_path: Path) -> None:
+    meta = file_meta(CT, "1.2.3.4", EXPLICIT_VR_BE, "SOURCE-AE")
+    assert meta[:128] == bytes(128) and meta[128:132] == b"DICM"
+    path = tmp_path / "x.dcm"
+    path.write_bytes(meta)
+    ds = dcmread(path, force=True)
+    fm = ds.file_meta
+    assert fm.MediaStorageSOPClassUID == CT
+    assert fm.MediaStorageSOPInstanceUID == "1.2.3.4"
+    assert fm.TransferSyntaxUID == EXPLICIT_VR_BE
+    assert str(fm.SourceApplicationEntityTitle).strip() == "SOURCE-AE"
+    assert fm.FileMetaInformationGroupLength == len(meta) - 132 - 12
+
+
+def test_file_meta_without_source_ae_and_long_title() -> None:
+    assert b"\x02\x00\x16\x00" not in file_meta(CT, "1.2.3", IMPLICIT_VR_LE, None)
+    meta = file_meta(CT, "1.2.3", IMPLICIT_VR_LE, "A" * 40)
+    assert b"A" * 16 in meta and b"A" * 17 not in meta
+
+
+def test_incoming_file_commit_and_discard(tmp_path: Path) -> None:
+    f = IncomingFile(tmp_path, CT, "1.2.3", IMPLICIT_VR_LE, "SCU")
+    f.write(memoryview(b"\x08\x00\x18\x00\x06\x00\x00\x001.2.3\x00"))
+    assert leftover_parts(tmp_path) == [f.path]
+    assert f.path.name.startswith(".") and f.path.parent == tmp_path
+    target = f.commit("1.2.3")
+    assert target == tmp_path / "1.2.3.dcm" == f.final_path
+    assert leftover_parts(tmp_path) == []
+    assert f.received == 14
+    assert dcmread(target).SOPInstanceUID == "1.2.3"
+
+    g = IncomingFile(tmp_path, CT, "1.2.4", IMPLICIT_VR_LE, "SCU")
+    g.write(b"\x00\x00")
+    g.discard()
+    g.discard()  # twice is harmless
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.2.3.dcm"]
+
+
+def test_keep_first_does_not_overwrite(tmp_path: Path) -> None:
+    a = IncomingFile(tmp_path, CT, "1.2.3", IMPLICIT_VR_LE, None)
+    a.write(b"\x01\x00")
+    a.commit("1.2.3")
+    b = IncomingFile(tmp_path, CT, "1.2.3", IMPLICIT_VR_LE, None)
+    b.write(b"\x02\x00")
+    assert b.commit("1.2.3", overwrite=False) is None
+    assert (tmp_path / "1.2.3.dcm").read_bytes().endswith(b"\x01\x00")
+    assert leftover_parts(tmp_path) == []
+
+
+def test_fsync_commit(tmp_path: Path) -> None:
+    f = IncomingFile(tmp_path, CT, "1.2.5", IMPLICIT_VR_LE, None, fsync=True)
+    f.write(b"\x00\x00")
+    assert f.commit("1.2.5") == tmp_path / "1.2.5.dcm"
