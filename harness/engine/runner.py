@@ -29,8 +29,10 @@ ProgressFn = Callable[[Scenario, dict[str, Any]], None]
 
 
 class Runner:
-    def __init__(self, target: Target, *, progress: ProgressFn | None = None) -> None:
+    def __init__(self, target: Target, *, progress: ProgressFn | None = None,
+                 recovery_timeout: float = 40.0) -> None:
         self.target = target
+        self.recovery_timeout = recovery_timeout
         self.progress = progress
         self.observed: dict[str, Any] = {}
         self.inspector = StorageInspector(target.storage_dir) if target.storage_dir else None
@@ -263,9 +265,32 @@ class Runner:
             ok, observed = False, f"probe failed: {exc or 'timeout'}"
         finally:
             probe.close_all()
+        if not ok:
+            recovered = await self._recover(run)
+            observed += (f"; the SCP recovered after {recovered:.1f} s" if recovered is not None
+                         else "; it had not recovered when the next scenario started")
         run.check("SCP alive after the scenario", "must", ok,
                   "a new association and a store succeed (liveness probe)", observed,
                   "PS3.8 9.1.4 Note 1")
+
+    async def _recover(self, run: ScenarioRun) -> float | None:
+        """Wait (bounded) until the target accepts a store again, so one scenario's damage
+        does not spill into the next ones; returns how long it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < self.recovery_timeout:
+            await asyncio.sleep(1.0)
+            probe = ScenarioRun(run.scenario, self.target, {})
+            probe.index = 20_000 + run.index
+            try:
+                setup = await asyncio.wait_for(op_associate(probe, {}, "probe"), run.timeout)
+                if setup.kind == "accepted":
+                    await asyncio.wait_for(op_release(probe, {}, "probe"), run.timeout)
+                    return time.monotonic() - start
+            except (TimeoutError, OSError):
+                pass
+            finally:
+                probe.close_all()
+        return None
 
     def _result(self, run: ScenarioRun, outcome: str, duration: float,
                 observed: str = "", error: str | None = None) -> dict[str, Any]:
