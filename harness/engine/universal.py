@@ -132,7 +132,7 @@ class UniversalChecks:
             self.note(name, "must", "Called/Calling AE title fields (bytes 11-42) not "
                                     "identical to the A-ASSOCIATE-RQ")
         if bytes(ac.reserved_tail) != bytes(rq.reserved_tail):
-            self.note(name, "should", "bytes 43-74 not echoed from the A-ASSOCIATE-RQ")
+            self.note(name, "must", "bytes 43-74 not echoed from the A-ASSOCIATE-RQ")
         proposed = {pc.context_id: [str(t) for t in pc.transfer_syntaxes]
                     for pc in rq.presentation_contexts}
         results = ac.presentation_contexts

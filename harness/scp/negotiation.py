@@ -73,7 +73,8 @@ def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
     if active_associations >= profile.max_associations:
         return AssociateRJ(2, 3, 2)  # transient, local limit exceeded (PS3.8 9.3.4)
     version = rq.protocol_version
-    if not version & 1 or (profile.has("reject_version_bits") and version != 1):
+    if (not version & 1 and not profile.has("accept_any_version")) or (
+            profile.has("reject_version_bits") and version != 1):
         return AssociateRJ(1, 2, 2)
     if rq.application_context != APPLICATION_CONTEXT_NAME and not profile.has(
             "accept_bad_app_context"):
@@ -85,10 +86,11 @@ def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
     bad_ids = [f for f in findings if f.field == "Presentation-context-ID"]
     if bad_ids and not profile.has("accept_even_context_id"):
         return Abort(2, 6)  # invalid-PDU-parameter-value (PS3.8 9.3.2.2, 9.3.8)
-    if any(f.field == "Calling-AE-title" for f in findings) or (
+    lax_ae = profile.has("accept_bad_ae")
+    if (any(f.field == "Calling-AE-title" for f in findings) and not lax_ae) or (
             profile.calling_aet_allow and rq.calling_ae_title not in profile.calling_aet_allow):
         return AssociateRJ(1, 1, 3)
-    if any(f.field == "Called-AE-title" for f in findings) or (
+    if (any(f.field == "Called-AE-title" for f in findings) and not lax_ae) or (
             profile.require_called_aet and rq.called_ae_title != profile.ae_title):
         return AssociateRJ(1, 1, 7)
     results, roles = _contexts(profile, rq)
@@ -96,6 +98,8 @@ def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
     window = user.async_ops_window if user is not None else None
     if profile.has("async_window_reply"):
         extra.append(AsyncOpsWindow(5, 5))
+    elif profile.has("async_window_unlimited") and window is not None:
+        extra.append(AsyncOpsWindow(0, 0))
     elif window is not None and profile.async_window != (1, 1):
         extra.append(AsyncOpsWindow(*(_min_window(ours, theirs) for ours, theirs in
                                       zip(profile.async_window, window, strict=True))))
@@ -103,6 +107,8 @@ def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
     if profile.has("wrong_ae_echo"):
         ac.called_ae = "SOMEONE-ELSE"
         ac.calling_ae = "NOT-YOU"
+    if profile.has("no_reserved_echo"):
+        ac.reserved_tail = bytes(32)
     return ac
 
 
@@ -132,6 +138,8 @@ def _contexts(profile: Profile, rq: AssociateRQ) -> tuple[list[PresentationConte
             results.append(PresentationContextAC(pc.context_id, 3, first_offered))
             continue
         chosen = next((ts for ts in preference if ts in offered), None)
+        if chosen is None and profile.has("accept_any_transfer_syntax") and offered:
+            chosen = offered[0]
         if chosen is None:
             results.append(PresentationContextAC(pc.context_id, 4, first_offered))
             continue
@@ -141,6 +149,9 @@ def _contexts(profile: Profile, rq: AssociateRQ) -> tuple[list[PresentationConte
             if not role.scu_role:
                 results.append(PresentationContextAC(pc.context_id, 1, chosen))
                 continue
-            replies[abstract] = RoleSelection(abstract, 1, 0)
+            replies[abstract] = RoleSelection(abstract, 1, 1 if profile.has("grant_scp_role")
+                                              else 0)
         results.append(PresentationContextAC(pc.context_id, 0, chosen))
+    if profile.has("truncate_results"):
+        results = results[:100]
     return results, list(replies.values())

@@ -81,6 +81,25 @@ FAULTS: dict[str, str] = {
     "hang_on_bad_pdu": "ignore undecodable or unexpected PDUs instead of aborting",
     "accept_oversized_pdu": "accept P-DATA-TF PDUs over our advertised maximum",
     "error_comment_leak": "put a file system path in every Error Comment",
+    "accept_any_transfer_syntax": "accept a context with its first proposed transfer syntax, "
+                                  "supported or not",
+    "accept_any_version": "accept any protocol version, bit 0 clear included",
+    "async_window_unlimited": "reply an asynchronous operations window of (0, 0) (unlimited)",
+    "grant_scp_role": "grant the SCP role in role selection replies, even when not proposed",
+    "no_reserved_echo": "send zeros in A-ASSOCIATE-AC bytes 43-74 instead of echoing them",
+    "truncate_results": "answer at most 100 presentation contexts of an A-ASSOCIATE-RQ",
+    "accept_bad_ae": "accept Calling AE titles that break the AE VR",
+    "bad_echo_status": "answer C-ECHO with 0x0211",
+    "duplicate_check_all": "answer 0x0210 to any reuse of a Message ID on the association",
+    "reject_empty_pdv": "A-ABORT on a zero-length last data fragment",
+    "release_drops_responses": "answer A-RELEASE-RQ at once, dropping unanswered stores",
+    "unsafe_paths": "name files after the SOP Instance UID as given (path traversal)",
+    "strict_uid_length": "treat UIDs of 60 characters or more as invalid (0x0117)",
+    "lenient_framing": "ignore misframed PDVs (interleaving, context changes, data first)",
+    "ignore_fin": "keep the connection open after the peer's FIN",
+    "accept_unaccepted_context": "process PDVs on presentation contexts never accepted",
+    "count_idle_connections": "count idle TCP connections against the association limit",
+    "refuse_tcp_when_full": "close TCP instead of A-ASSOCIATE-RJ when the limit is reached",
 }
 
 

@@ -112,6 +112,11 @@ class SCPAssociation:
         self.dimse = _Dimse(self)
         self.service = StorageServiceClass(self)
         self.outstanding: set[int] = set()
+        self.seen_ids: set[int] = set()  # every Message ID used (fault duplicate_check_all)
+        # IDs answered while this read is still being parsed: a request that came in the same
+        # read arrived while they were outstanding (the answer is written in the same
+        # callback), so reusing one is still a duplicate invocation.
+        self.answered_now: set[int] = set()
         self.current: _Incoming | None = None
         self.queue: collections.deque[Callable[[], Any]] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
@@ -151,8 +156,9 @@ class SCPAssociation:
             self._store_command(context_id, command)
         elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(0x0110), int):
             msg_id = int(el[0x0110])  # type: ignore[call-overload]
+            status = 0x0211 if self.profile.has("bad_echo_status") else 0x0000
             self._enqueue(lambda: self._send(context_id, encode_command(
-                CEchoRSP(msg_id, 0x0000))))
+                CEchoRSP(msg_id, status))))
         elif cf == CommandField.C_CANCEL_RQ:
             target = el.get(0x0120)
             if isinstance(target, int):
@@ -195,15 +201,21 @@ class SCPAssociation:
             req.precheck = (0xC000, _short("invalid C-STORE-RQ: " + (", ".join(missing)
                                                                       or "bad command set")))
         elif not has_data:
+            if p.has("silent_on_bad_command"):
+                return
             req.precheck = (0xC000, "C-STORE-RQ without a data set")
-        elif msg_id in self.outstanding and not p.has("no_duplicate_check"):
+        elif ((msg_id in self.outstanding or msg_id in self.answered_now)
+              and not p.has("no_duplicate_check")) or (
+                p.has("duplicate_check_all") and msg_id in self.seen_ids):
             req.precheck = (0x0210, f"Message ID {msg_id} is outstanding")
         elif abstract != sop_class and not p.has("accept_wrong_context") and not \
                 p.accept_any_abstract_syntax:
             req.precheck = (0x0122, "SOP class differs from the presentation context")
-        elif not is_valid_uid(sop_instance) and not p.has("accept_invalid_uid"):
+        elif (not is_valid_uid(sop_instance) and not p.has("accept_invalid_uid")) or (
+                p.has("strict_uid_length") and len(sop_instance) >= 60):
             req.precheck = (0x0117, "invalid Affected SOP Instance UID")
         self.outstanding.add(msg_id)
+        self.seen_ids.add(msg_id)
         if p.has("abort_after_command"):
             self.net.abort(2, 0, how="fault abort_after_command")
             return
@@ -236,6 +248,9 @@ class SCPAssociation:
             req.file.write(fragment)
             if cur.checker is not None:
                 cur.checker.feed(fragment)
+        if last and not len(fragment) and self.profile.has("reject_empty_pdv"):
+            assoc.abort(2, 6, how="fault reject_empty_pdv")
+            return
         if self.profile.has("abort_during_data") and cur.fragments == 1 and not last:
             assoc.abort(2, 0, how="fault abort_during_data")
             return
@@ -264,6 +279,9 @@ class SCPAssociation:
     def on_release(self, assoc: AcceptorAssociation) -> bool:
         if self.profile.has("ignore_release"):
             return False
+        if self.profile.has("release_drops_responses"):
+            self.queue.clear()
+            return True
         if self.queue or (self._worker is not None and not self._worker.done()):
             self._release_pending = True  # answer outstanding requests first (PS3.8 AR-7)
             return False
@@ -349,6 +367,9 @@ class SCPAssociation:
         if req.file is not None:
             self.files.discard(req.file)
         self.outstanding.discard(req.MessageID)
+        if not self.answered_now:
+            asyncio.get_running_loop().call_soon(self.answered_now.clear)
+        self.answered_now.add(req.MessageID)
         if rsp is not None:
             self.scp.record(net.assoc_id, req, rsp)
 
@@ -484,6 +505,14 @@ class StorageSCP:
             path = None
         if path is not None and p.has("alter_stored"):
             _alter(path)
+        if path is not None and p.has("unsafe_paths") and any(c in req.AffectedSOPInstanceUID
+                                                              for c in "/\\"):
+            # Emulates a path traversal one level up (kept next to the storage directory
+            # rather than at the literal path, so the harness's own tests stay contained).
+            tail = req.AffectedSOPInstanceUID.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+            moved = self.storage_dir.parent / tail.replace("\x00", "")
+            path.replace(moved)
+            path = moved
         rec = StoreRecord(assoc_id, req.MessageID, req.AffectedSOPClassUID,
                           req.AffectedSOPInstanceUID, rsp.Status or 0, path,
                           req.file.received if req.file is not None else 0, rsp.ErrorComment)
