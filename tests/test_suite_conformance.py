@@ -79,7 +79,7 @@ FAULT_MAP: list[Case] = [
       "response.fields-success", faults="wrong_message_id"),
     C("store.empty-final-pdv", faults="reject_empty_pdv"),
     C("store.reserved-bits[pdu]", faults="no_reserved_echo"),
-    C("store.small-max-pdu[64]", "store.small-max-pdu[256]", faults="ignore_peer_max_pdu"),
+    C("store.small-max-pdu[64]", faults="ignore_peer_max_pdu"),
     C("store.echo", "response.echo-fields", faults="bad_echo_status"),
     C("store.release", faults="ignore_release"),
     # C: responses
@@ -99,9 +99,11 @@ FAULT_MAP: list[Case] = [
     C("cancel.scu-abort[inside-data,abort]", "cancel.scu-abort[inside-data,rst]",
       "release.inside-data-set", faults="keep_partial"),
     # F: data sets
-    C("dataset.garbage", "dataset.truncated", "dataset.pathological", "dataset.bad-vr",
-      "dataset.missing-type1[missing-rows]", "dataset.wrong-encoding",
+    C("dataset.truncated", "dataset.bad-vr", "dataset.missing-type1[missing-rows]",
       faults="accept_truncated"),
+    C("dataset.garbage", "dataset.wrong-encoding",
+      faults=("accept_truncated", "accept_uid_mismatch")),
+    C("dataset.pathological", faults="no_response"),
     C("dataset.sop-instance-mismatch", "dataset.sop-class-mismatch",
       "dataset.missing-type1[missing-type1]", faults="accept_uid_mismatch"),
     # G: commands
@@ -119,7 +121,8 @@ FAULT_MAP: list[Case] = [
     # I: release and timers
     C("release.normal", "timeout.artim-no-request", "timeout.artim-partial-request",
       faults="no_artim", declared={"artim_timeout": 1.0}),
-    C("release.right-after-request", faults="release_drops_responses"),
+    C("release.right-after-request", faults="release_drops_responses",
+      overrides={"delay_before_response": 0.3}),
     # J: security
     C("security.calling-ae-syntax", faults="accept_bad_ae"),
     C("security.hostile-uid[..-..-x]", "security.hostile-uid[etc-passwd]",

@@ -93,7 +93,9 @@ class Runner:
                 continue
             spec = STEPS[step.op]
             out = await spec.func(run, step.params, step.assoc)
-            if out.kind in ("rejected", "abort", "close", "hang", "release") or (
+            kept_open = step.op == "release" and step.params.get("close") is False
+            if out.kind in ("rejected", "abort", "close", "hang") or (
+                    out.kind == "release" and not kept_open) or (
                     step.op == "associate" and out.kind != "accepted"):
                 ended[step.assoc] = out.describe()
             elif step.op in ("associate", "connect"):

@@ -166,7 +166,8 @@ class SCPAssociation:
                     self.dimse.cancel_req[target] = command.message
                 if self.profile.has("answer_cancel"):
                     self._send(context_id, _generic_response(0x8001, target, 0xFE00))
-        elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(0x0110), int):
+        elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(0x0110), int) and \
+                not self.profile.has("silent_on_bad_command"):
             # A request we do not perform: Unrecognized operation (PS3.7 C.5.23).
             msg_id = int(el[0x0110])  # type: ignore[call-overload]
             self._enqueue(lambda: self._send(context_id, _generic_response(
@@ -281,6 +282,8 @@ class SCPAssociation:
             return False
         if self.profile.has("release_drops_responses"):
             self.queue.clear()
+            if self._worker is not None and not self._worker.done():
+                self._worker.cancel()
             return True
         if self.queue or (self._worker is not None and not self._worker.done()):
             self._release_pending = True  # answer outstanding requests first (PS3.8 AR-7)
@@ -496,23 +499,29 @@ class StorageSCP:
                 return (rule.status, rule.error_comment)
         return None
 
-    def record(self, assoc_id: int, req: CStoreRequest, rsp: CStoreResponse) -> None:
-        path = req.file.final_path if req.file is not None else None
+    def after_commit(self, req: CStoreRequest) -> None:
+        """Storage faults, applied after the file got its name and before the response goes
+        out (so a harness reading the storage directory on the response sees them)."""
+        assert req.file is not None
+        path = req.file.final_path
         p = self.profile
-        if path is not None and p.lose_every and self.store_count % p.lose_every == 0 and \
-                p.has("lose_every_nth"):
+        if path is None:
+            return
+        if p.lose_every and p.has("lose_every_nth") and self.store_count % p.lose_every == 0:
             path.unlink(missing_ok=True)
-            path = None
-        if path is not None and p.has("alter_stored"):
+            req.file.final_path = None
+        elif p.has("alter_stored"):
             _alter(path)
-        if path is not None and p.has("unsafe_paths") and any(c in req.AffectedSOPInstanceUID
-                                                              for c in "/\\"):
+        elif p.has("unsafe_paths") and any(c in req.AffectedSOPInstanceUID for c in "/\\"):
             # Emulates a path traversal one level up (kept next to the storage directory
             # rather than at the literal path, so the harness's own tests stay contained).
             tail = req.AffectedSOPInstanceUID.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
             moved = self.storage_dir.parent / tail.replace("\x00", "")
             path.replace(moved)
-            path = moved
+            req.file.final_path = moved
+
+    def record(self, assoc_id: int, req: CStoreRequest, rsp: CStoreResponse) -> None:
+        path = req.file.final_path if req.file is not None else None
         rec = StoreRecord(assoc_id, req.MessageID, req.AffectedSOPClassUID,
                           req.AffectedSOPInstanceUID, rsp.Status or 0, path,
                           req.file.received if req.file is not None else 0, rsp.ErrorComment)

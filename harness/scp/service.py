@@ -266,6 +266,9 @@ class StorageServiceClass:
             return
         if kept is None and policy == "keep-first":
             LOG.info("instance %s already stored: first copy kept", uid)
+        hook = getattr(self.ae, "after_commit", None)
+        if kept is not None and hook is not None:
+            hook(req)
 
 
 def _drop_unrelated_fields(rsp: CStoreResponse) -> None:
