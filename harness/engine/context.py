@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ class ScenarioRun:
         self.index = 0  # position in the run, keeps synthetic instance UIDs unique
         self.uids: dict[str, str] = {}  # "unique:NAME" -> UID for this run
         self.echoed: set[str] = set()  # fields our own requests broke on purpose
+        self.deferred: list[Callable[[], Awaitable[None]]] = []  # checks run at the end
         self._assoc_ids = itertools.count(1)
 
     @property

@@ -77,6 +77,8 @@ class Runner:
             run.notes.append(traceback.format_exc(limit=6))
         finally:
             run.close_all()
+        for deferred in run.deferred:
+            await deferred()
         run.universal.received_findings(run.trace, run.our_max, run.echoed)
         run.universal.emit(run)
         if sc.negative and error is None:
@@ -229,26 +231,26 @@ class Runner:
             await self._stored(run, label, follow, out)
             return
         elif mode == "not-partial":
-            # After an abort: nothing kept, or (if the SCP had it all) the complete object.
-            deadline = time.monotonic() + 2.0
-            while True:
-                found = self.inspector.find(sent.sop_instance_uid)
-                broken = [f for f in self.inspector.new_since(run.started) if not f.readable]
-                partial = [f for f in found if compare(f.path, sent.data, sent.transfer_syntax)]
-                if (not partial and not broken) or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.1)
-            shown = [f.path.name for f in partial + broken]
-            kept = "the complete object kept" if found and not shown else "nothing kept"
-            run.check(name, "must", not shown, "nothing partial kept after the abort",
-                      ("partial: " + ", ".join(shown)) if shown else kept,
-                      "PS3.8 7.3; PS3.7 9.2.4")
+            # Judged when the scenario is over: the SCP gets to handle the abort first.
+            run.deferred.append(lambda: self._not_partial(run, name, sent))
         outside = outside_writes(self.inspector.directory, run.started,
                                  [sent.sop_instance_uid])
         if outside:
             run.check(f"{label}: nothing outside", "must", False,
                       "nothing written outside the storage directory",
                       ", ".join(map(str, outside[:3])), "PS3.15 (security); PS3.4 B.2")
+
+    async def _not_partial(self, run: ScenarioRun, name: str, sent: Any) -> None:
+        """After an abort: nothing kept, or (if the SCP had it all) the complete object."""
+        assert self.inspector is not None
+        await asyncio.sleep(0.5)
+        found = self.inspector.find(sent.sop_instance_uid)
+        broken = [f for f in self.inspector.new_since(run.started) if not f.readable]
+        partial = [f for f in found if compare(f.path, sent.data, sent.transfer_syntax)]
+        shown = [f.path.name for f in partial + broken]
+        kept = "the complete object kept" if found and not shown else "nothing kept"
+        run.check(name, "must", not shown, "nothing partial kept after the abort",
+                  ("partial: " + ", ".join(shown)) if shown else kept, "PS3.8 7.3; PS3.7 9.2.4")
 
     async def _probe(self, run: ScenarioRun) -> None:
         """Liveness: a new association, one store and a release must still work."""

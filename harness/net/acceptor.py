@@ -53,6 +53,11 @@ class AcceptorConfig:
     idle_timeout: float | None = 600.0
     enforce_max_pdu: bool = True
     abort_on_bad_pdu: bool = True  # False only to simulate an SCP that hangs (a fault)
+    # The switches below exist only to simulate faulty SCPs (reference SCP fault profiles).
+    lenient_framing: bool = False  # ignore misframed PDVs instead of A-ABORT
+    accept_unaccepted_context: bool = False  # process PDVs on contexts never accepted
+    close_on_eof: bool = True  # False: keep the connection open after the peer's FIN
+    count_idle_connections: bool = False  # idle TCP connections count as associations
     trace_limit: int = 2000
     trace: bool = True
 
@@ -61,7 +66,9 @@ class AcceptorHandler(Protocol):
     """What the SCP layer plugs into an association."""
 
     def negotiate(self, assoc: AcceptorAssociation, rq: AssociateRQ,
-                  findings: list[Finding]) -> AssociateAC | AssociateRJ | Abort: ...
+                  findings: list[Finding]) -> AssociateAC | AssociateRJ | Abort | None:
+        """The answer to an A-ASSOCIATE-RQ; ``None`` closes the connection without a PDU."""
+        ...
 
     def on_command(self, assoc: AcceptorAssociation, context_id: int, command: DecodedCommand,
                    findings: list[Finding]) -> None: ...
@@ -171,10 +178,15 @@ class AcceptorAssociation:
                 self.state = "Sta13"
                 self._arm("artim")
                 self._finish("rejected")
+            elif answer is None:
+                self._finish("closed without answer")
+                self.conn.close()
             else:
                 self.abort(answer.source, answer.reason, how="aborted during negotiation")
         elif isinstance(pdu, Abort):
             self._peer_abort()
+        elif not self.config.abort_on_bad_pdu:
+            self.trace_event("PDU ignored", type(pdu).__name__)
         else:
             # Sta2 + anything but A-ASSOCIATE-RQ: AA-1 (send A-ABORT, start ARTIM).
             reason = 1 if isinstance(pdu, RawPDU) and pdu.pdu_type not in range(1, 8) else 2
@@ -200,12 +212,15 @@ class AcceptorAssociation:
             self.abort(2, 6, how=f"P-DATA-TF of {item.length} bytes over our maximum {limit}")
             return
         broken = [f for f in item.findings if f.severity == "error"]
+        if broken and not self.config.abort_on_bad_pdu:
+            self.trace_event("PDU ignored", "invalid P-DATA-TF")
+            return
         if broken:
             # Lengths that do not add up (PS3.8 9.3.5): the stream cannot be trusted.
             self.abort(2, 6, how=f"invalid P-DATA-TF: {broken[0].field}: {broken[0].found}")
             return
         for pdv in pdu.pdvs:
-            if pdv.context_id not in self.contexts:
+            if pdv.context_id not in self.contexts and not self.config.accept_unaccepted_context:
                 self.abort(2, 6, how=f"PDV on presentation context {pdv.context_id}, "
                                      "which was not accepted")
                 return
@@ -221,6 +236,9 @@ class AcceptorAssociation:
             elif isinstance(event, DataFragment):
                 self.handler.on_data(self, event.context_id, event.data, event.last)
             elif isinstance(event, Misframed):
+                if self.config.lenient_framing:
+                    self.trace_event("PDV ignored", "; ".join(f.found for f in event.findings))
+                    continue
                 self.abort(2, 5, how="; ".join(f.found for f in event.findings))
             if self.ended is not None:
                 return
@@ -296,7 +314,7 @@ class _ServerSink:
 
     def oversized(self, conn: PDUConnection, event: Oversized) -> None:
         assoc = self._get()
-        if assoc is not None:
+        if assoc is not None and assoc.config.abort_on_bad_pdu:
             assoc.abort(2, 6, how=f"PDU-length {event.length} over the limit {event.limit}")
 
     def closed(self, conn: PDUConnection, exc: Exception | None) -> None:
@@ -323,6 +341,8 @@ class AcceptorServer:
     @property
     def active(self) -> int:
         """Established associations (idle TCP connections waiting in Sta2 do not count)."""
+        if self.config.count_idle_connections:
+            return sum(1 for a in self.associations if a.ended is None) - 1
         return sum(1 for a in self.associations if a.ended is None and
                    a.state in ("Sta6", "Sta8"))
 
@@ -333,6 +353,7 @@ class AcceptorServer:
         limit = max(self.config.max_pdu or (64 << 20), 1 << 20) + 6
         conn = PDUConnection(_ServerSink(lambda: holder[0] if holder else None),
                              max_receive=limit, trace=trace, assoc_id=assoc_id)
+        conn.keep_open_on_eof = not self.config.close_on_eof
         original = conn.connection_made
 
         def made(transport: asyncio.BaseTransport) -> None:

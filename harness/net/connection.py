@@ -67,6 +67,7 @@ class PDUConnection(asyncio.Protocol):
         self.is_closed = False
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.keep_open_on_eof = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self.closed_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -111,7 +112,9 @@ class PDUConnection(asyncio.Protocol):
             self.sink.pdu_received(self, Received(pdu, findings, frame.length))
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too: a DICOM peer that sends FIN is done
+        # Close our side too: a DICOM peer that sends FIN is done (PS3.8 Evt17). Keeping it
+        # open is only for simulating a faulty SCP.
+        return True if self.keep_open_on_eof else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True

@@ -65,12 +65,14 @@ def _text(value: str | bytes) -> str:
 
 
 def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
-              active_associations: int) -> AssociateAC | AssociateRJ | Abort:
+              active_associations: int) -> AssociateAC | AssociateRJ | Abort | None:
     """Decide A-ASSOCIATE-AC, -RJ or A-ABORT for ``rq`` under ``profile``;
     ``active_associations`` counts the established ones, not this one."""
     if profile.has("reject_all"):
         return AssociateRJ(1, 1, 1)
     if active_associations >= profile.max_associations:
+        if profile.has("refuse_tcp_when_full"):
+            return None  # close without a PDU: what PS3.8 9.1.4 Note 1 advises against
         return AssociateRJ(2, 3, 2)  # transient, local limit exceeded (PS3.8 9.3.4)
     version = rq.protocol_version
     if (not version & 1 and not profile.has("accept_any_version")) or (

@@ -33,7 +33,7 @@ from harness.scp.service import (
 )
 from harness.scp.storage import IncomingFile, safe_name
 from harness.wire.constants import NO_DATA_SET, CommandField
-from harness.wire.dataset_check import DatasetStructureChecker, ElementInfo
+from harness.wire.dataset_check import DatasetStructureChecker
 from harness.wire.dimse import (
     CEchoRSP,
     CStoreRQ,
@@ -75,16 +75,11 @@ class _Incoming:
     context: PresentationContext
     checker: DatasetStructureChecker | None = None
     fragments: int = 0
-    has_pixels: bool = False
-
-    def saw(self, info: ElementInfo) -> None:
-        if info.depth == 0 and info.tag == PIXEL_DATA_TAG:
-            self.has_pixels = True
 
     def image_problem(self) -> str | None:
         """Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3) when Pixel Data is
         present: without them the pixels cannot be interpreted."""
-        if not self.has_pixels or self.checker is None:
+        if self.checker is None or not self.checker.pixel_data_seen:
             return None
         missing = [name for tag, name in IMAGE_PIXEL_TYPE1.items()
                    if tag not in self.checker.captured]
@@ -136,7 +131,7 @@ class SCPAssociation:
 
     # AcceptorHandler ---------------------------------------------------------------------
     def negotiate(self, assoc: AcceptorAssociation, rq: AssociateRQ,
-                  findings: list[Finding]) -> AssociateAC | AssociateRJ | Abort:
+                  findings: list[Finding]) -> AssociateAC | AssociateRJ | Abort | None:
         self.net = assoc
         answer = negotiate(self.profile, rq, findings, assoc.server.active)
         LOG.info("association %d from %s: %s calling=%s called=%s", assoc.assoc_id,
@@ -234,8 +229,7 @@ class SCPAssociation:
                                     self.net.rq.calling_ae_title if self.net.rq else None,
                                     fsync=p.fsync)
             self.files.add(req.file)
-            incoming.checker = DatasetStructureChecker(ts, capture=CAPTURED,
-                                                       on_element=incoming.saw)
+            incoming.checker = DatasetStructureChecker(ts, capture=CAPTURED)
         self.current = incoming
 
     def on_data(self, assoc: AcceptorAssociation, context_id: int, fragment: memoryview,
@@ -449,6 +443,10 @@ class StorageSCP:
                                 idle_timeout=p.idle_timeout,
                                 enforce_max_pdu=not p.has("accept_oversized_pdu"),
                                 abort_on_bad_pdu=not p.has("hang_on_bad_pdu"),
+                                lenient_framing=p.has("lenient_framing"),
+                                accept_unaccepted_context=p.has("accept_unaccepted_context"),
+                                close_on_eof=not p.has("ignore_fin"),
+                                count_idle_connections=p.has("count_idle_connections"),
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
 
