@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.stats import LatencyHistogram, ThroughputSeries
-from harness.bench.workload import UID_LENGTH, MessagePlan, UidSource, Workload, plan_message
+from harness.bench.workload import (
+    UID_LENGTH,
+    MessagePlan,
+    Template,
+    UidSource,
+    Workload,
+    plan_message,
+)
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
@@ -34,6 +41,7 @@ from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, Release
 
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
 IOV_MAX = 1024
+UNLIMITED_WINDOW = 4096  # what "no limit" (0) means in practice: outstanding stores at most
 _HDR = struct.Struct(">BBI")
 _PDV = struct.Struct(">IBB")
 _ELEMENT = struct.Struct("<HHI")
@@ -90,11 +98,25 @@ class Negotiated:
     implementation_version_name: str | None
 
 
-class _FileCache:
-    """Open descriptors for ``os.sendfile`` ranges, shared by a process's associations."""
+class _Shared:
+    """What a process's associations share: framed messages and open files for sendfile.
+
+    Plans are cached by template, context and PDU size, so N associations on a folder
+    workload hold one framed copy of each file, not N.
+    """
 
     def __init__(self) -> None:
         self.fds: dict[Path, int] = {}
+        self.plans: dict[tuple[int, int, int, bool], MessagePlan] = {}
+
+    def plan(self, template: Template, context_id: int, send_pdu: int,
+             sendfile: bool) -> MessagePlan:
+        key = (id(template), context_id, send_pdu, sendfile)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans[key] = plan_message(template, context_id, send_pdu,
+                                                  allow_sendfile=sendfile)
+        return plan
 
     def fd(self, path: Path) -> int:
         fd = self.fds.get(path)
@@ -113,12 +135,12 @@ class BenchAssociation:
     """One association of the load generator."""
 
     def __init__(self, cfg: SenderConfig, workload: Workload, uids: UidSource,
-                 measure: Measure, files: _FileCache | None = None) -> None:
+                 measure: Measure, shared: _Shared | None = None) -> None:
         self.cfg = cfg
         self.workload = workload
         self.uids = uids
         self.m = measure
-        self.files = files or _FileCache()
+        self.shared = shared or _Shared()
         self.loop = asyncio.get_running_loop()
         self.sock: socket.socket | None = None
         self.fd = -1
@@ -202,8 +224,7 @@ class BenchAssociation:
             cid = by_pair.get((template.sop_class, template.transfer_syntax))
             if cid is None:
                 continue  # the peer refused this SOP class / transfer syntax
-            self.plans.append(plan_message(template, cid, send_pdu,
-                                           allow_sendfile=cfg.sendfile))
+            self.plans.append(self.shared.plan(template, cid, send_pdu, cfg.sendfile))
         if not self.plans:
             raise BenchError("the peer accepted no presentation context of the workload "
                              f"({', '.join(s for s, _ in self.workload.contexts)})")
@@ -211,8 +232,9 @@ class BenchAssociation:
         window = 1
         granted = ui.async_ops_window if ui is not None else None
         if cfg.window != 1 and granted is not None:
+            wanted = cfg.window or UNLIMITED_WINDOW  # 0 asks for no limit
             invoked = granted[0]
-            window = cfg.window if invoked == 0 else min(cfg.window, invoked)
+            window = wanted if invoked == 0 else min(wanted, invoked)
         self._head = bytearray(max(len(p.head) for p in self.plans))
         self._head_view = memoryview(self._head)
         self.negotiated = Negotiated(
@@ -225,8 +247,8 @@ class BenchAssociation:
         """Send one PDU and wait for one non-P-DATA PDU in answer."""
         fut: asyncio.Future[bytes] = self.loop.create_future()
         self._pdu_waiter = fut
-        await self._send_parts([memoryview(data)])
         try:
+            await self._send_parts([memoryview(data)])
             return await fut
         finally:
             self._pdu_waiter = None
@@ -319,7 +341,7 @@ class BenchAssociation:
                 await self._writable()
 
     async def _sendfile(self, path: Path, offset: int, length: int) -> None:
-        in_fd = self.files.fd(path)
+        in_fd = self.shared.fd(path)
         while length > 0:
             try:
                 n = os.sendfile(self.fd, in_fd, offset, length)
@@ -592,9 +614,9 @@ async def run_process(cfg: SenderConfig, workload: Workload, *, associations: in
     failures are counted as errors; the run goes on with the associations that work.
     """
     measure = Measure()
-    files = _FileCache()
-    assocs = [BenchAssociation(cfg, workload, UidSource(nonce, stream_base + i), measure, files)
-              for i in range(associations)]
+    shared = _Shared()
+    assocs = [BenchAssociation(cfg, workload, UidSource(nonce, stream_base + i), measure,
+                               shared) for i in range(associations)]
     ticker: asyncio.Task[None] | None = None
     if progress is not None:
         ticker = asyncio.get_running_loop().create_task(_tick(progress, measure))
@@ -610,7 +632,8 @@ async def run_process(cfg: SenderConfig, workload: Workload, *, associations: in
             setup.append(neg.setup_s)
             negotiated = negotiated or neg
             if warmup:
-                sent_total += await a.store(warmup, None)
+                n = await a.store(warmup, None)
+                sent_total += n  # not "+= await": that would read the total before waiting
             return a
         except BenchError as exc:
             measure.error(str(exc))
@@ -628,7 +651,8 @@ async def run_process(cfg: SenderConfig, workload: Workload, *, associations: in
     async def measured(a: BenchAssociation) -> BenchAssociation | None:
         nonlocal sent_total
         try:
-            sent_total += await a.store(instances, deadline)
+            n = await a.store(instances, deadline)
+            sent_total += n
             return a
         except BenchError as exc:
             measure.error(str(exc))
@@ -642,7 +666,7 @@ async def run_process(cfg: SenderConfig, workload: Workload, *, associations: in
     session_end = time.monotonic()
     for a in assocs:
         a.close()
-    files.close()
+    shared.close()
     if ticker is not None:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
