@@ -26,6 +26,12 @@ from harness.datasets import (
     problem_codes,
     walk_elements,
 )
+from harness.wire.constants import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+)
 from harness.wire.dataset_raw import (
     ITEM_DELIMITATION_TAG,
     ITEM_TAG,
@@ -33,12 +39,6 @@ from harness.wire.dataset_raw import (
     UNDEFINED_LENGTH,
     element_header,
     item_header,
-)
-from harness.wire.constants import (
-    DEFLATED_EXPLICIT_VR_LE,
-    EXPLICIT_VR_BE,
-    EXPLICIT_VR_LE,
-    IMPLICIT_VR_LE,
 )
 from harness.wire.findings import Finding
 

@@ -396,10 +396,16 @@ CASES: dict[str, Case] = {
 
 
 def test_every_fault_has_a_case() -> None:
-    assert sorted(CASES) == sorted(FAULTS)
+    # Faults without a wire-level case here are proven through the scenarios they break
+    # (tests/test_suite_conformance.py, fault map in tests/_fault_map.py).
+    from _fault_map import faults_in_map
+
+    assert set(CASES) <= set(FAULTS)
+    missing = set(FAULTS) - set(CASES) - faults_in_map()
+    assert not missing, f"faults nothing proves: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("fault", sorted(CASES))
 def test_fault_is_visible(fault: str) -> None:
     case = CASES[fault]
 
