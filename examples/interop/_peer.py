@@ -70,8 +70,11 @@ def run_against(name: str, command: Callable[[int, Path], list[str]], called_aet
     print(f"starting {name}: {' '.join(cmd)}", flush=True)
     with open(log_path, "wb") as log:
         try:
+            # DCMTK leaves Nagle's algorithm on unless TCP_NODELAY=1: small stores would
+            # each stall ~40 ms and measure the socket, not the SCP.
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    env={**os.environ, "TCP_NODELAY": "1"})
         except OSError as exc:
             print(f"{name}: cannot start {cmd[0]}: {exc.strerror or exc}", file=sys.stderr)
             return 2
