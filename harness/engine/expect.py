@@ -41,7 +41,9 @@ def pattern_problem(pattern: Any) -> str | None:
     if head in ("rejected", "abort") and tail:
         parts = tail.split(",")
         want = 3 if head == "rejected" else 2
-        if len(parts) != want or not all(x == "*" or x.isdigit() for x in parts):
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if len(parts) != want or not all(x == "*" or (x.isascii() and x.isdigit())
+                                         for x in parts):
             return f"pattern {pattern!r}: expected {head}:{','.join(['N'] * want)} (or *)"
         return None
     if p.startswith("0x"):
@@ -93,7 +95,10 @@ def _fields_match(spec: str, values: tuple[int | None, ...]) -> bool:
 def as_list(value: Any) -> list[str]:
     if value is None:
         return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+    if isinstance(value, str):
+        return [value]
+    # A scalar (``outcome: 5``) is one pattern, reported as invalid, not a TypeError.
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
 def graded(spec: Any, default_severity: str) -> list[tuple[str, list[str]]]:

@@ -7,6 +7,8 @@ value, with ``${name}`` replaced in every string of their steps.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import fnmatch
 import itertools
 import re
@@ -109,6 +111,9 @@ def load_file(path: Path) -> list[Scenario]:
         raise ScenarioError(f"{path}:{doc.get(LINE_KEY, 1)}: field 'scenarios' must be a "
                             "non-empty list")
     defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ScenarioError(f"{path}:{doc.get(LINE_KEY, 1)}: field 'defaults' must be a "
+                            "mapping of scenario fields")
     out: list[Scenario] = []
     for raw in items:
         if not isinstance(raw, dict):
@@ -211,6 +216,9 @@ def _scenario(path: Path, group: str, raw: dict[str, Any], values: dict[str, Any
     tags = raw.get("tags") or []
     if not isinstance(tags, list):
         raise ScenarioError(f"{where}: scenario '{sid}': field 'tags' must be a list")
+    if not isinstance(raw.get("requires") or [], list):  # a string would become its letters
+        raise ScenarioError(f"{where}: scenario '{sid}': field 'requires' must be a list of "
+                            "declarations")
     timeout = raw.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise ScenarioError(f"{where}: scenario '{sid}': field 'timeout' must be a positive "
@@ -240,7 +248,9 @@ def _step(path: Path, sid: str, index: int, raw: Any) -> Step:
                             f"operations: {', '.join(sorted(STEPS))}")
     op = ops[0]
     if op not in STEPS:
-        close = fnmatch.filter(STEPS, op[:3] + "*")
+        # Typos anywhere in the name ("asociate"), or the same prefix ("stor" -> store*).
+        close = difflib.get_close_matches(str(op), STEPS, n=3) or fnmatch.filter(
+            STEPS, str(op)[:3] + "*")
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise ScenarioError(f"{where}: scenario '{sid}' step {index}: unknown operation "
                             f"'{op}'{hint}; operations: {', '.join(sorted(STEPS))}")
@@ -272,6 +282,10 @@ def _step(path: Path, sid: str, index: int, raw: Any) -> Step:
                 raw.get(LINE_KEY))
 
 
+_K_NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Call,
+            ast.Name, ast.Load, ast.Constant)
+
+
 def select(scenarios: list[Scenario], expr: str | None) -> list[Scenario]:
     """Filter by a ``-k`` expression: words joined with and/or/not, matched against the id,
     title, group and tags (substring, case-insensitive), like pytest's ``-k``."""
@@ -285,7 +299,15 @@ def select(scenarios: list[Scenario], expr: str | None) -> list[Scenario]:
             py.append(low)
         else:
             py.append(f"_m({tok!r})")
-    code = " ".join(py)
+    try:  # checked once, so a bad expression is reported even when nothing is to match
+        tree = ast.parse(" ".join(py), mode="eval")
+    except SyntaxError as exc:
+        raise ScenarioError(f"-k {expr!r}: not a valid expression") from exc
+    # Only and/or/not over words: "word(x)" or "()" parse, but would call a bool or make a tuple.
+    if any(not isinstance(node, _K_NODES) or (isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id == "_m")) for node in ast.walk(tree)):
+        raise ScenarioError(f"-k {expr!r}: not a valid expression")
+    code = compile(tree, "<-k>", "eval")
     out = []
     for sc in scenarios:
         hay = " ".join([sc.id, sc.title, f"group:{sc.group}", *sc.tags,
@@ -294,10 +316,7 @@ def select(scenarios: list[Scenario], expr: str | None) -> list[Scenario]:
         def _m(word: str, hay: str = hay) -> bool:
             return word.lower() in hay
 
-        try:
-            keep = eval(code, {"__builtins__": {}}, {"_m": _m})
-        except SyntaxError as exc:
-            raise ScenarioError(f"-k {expr!r}: not a valid expression") from exc
+        keep = eval(code, {"__builtins__": {}}, {"_m": _m})
         if keep:
             out.append(sc)
     return out
