@@ -19,7 +19,9 @@ def table(results: dict[str, object], outcomes: tuple[str, ...] = ("fail", "erro
                  if s["outcome"] in outcomes]
     scenarios.sort(key=lambda s: (ORDER.get(s["outcome"], 9), s["id"]))
     for s in scenarios:
-        why = " ".join(s["observed"].split())[:160].replace("|", "/")
+        bad = [c for c in s.get("checks", []) if c["outcome"] in ("fail", "warn")]
+        text = f"{bad[0]['observed']} (expected {bad[0]['expected']})" if bad else s["observed"]
+        why = " ".join(text.split())[:150].replace("|", "/")
         rule = ", ".join(s["references"][:2])
         rows.append(f"| `{s['id']}` | {s['outcome']} ({s['severity']}) | {rule} | {why} |")
     return "\n".join(rows)
