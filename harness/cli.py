@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return int(run_bench(args))
     except UsageError as exc:
-        print(f"dicom-harness {args.command}: {exc}", file=sys.stderr)
+        # One line, as the exit status contract promises (a YAML error spans several).
+        reason = (str(exc).strip().splitlines() or ["error"])[0]
+        print(f"dicom-harness {args.command}: {reason}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"dicom-harness {args.command}: interrupted", file=sys.stderr)

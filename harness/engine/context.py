@@ -47,7 +47,8 @@ def load_target_profile(path: str | Path | None) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise TargetProfileError(f"{p}{where}: invalid YAML: {exc}") from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise TargetProfileError(f"{p}{where}: invalid YAML: {problem}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from harness.datasets.encode import dataset_differences, decode_dataset, decode_file
 
@@ -104,7 +106,9 @@ def compare(stored_path: Path, sent: bytes, transfer_syntax: str,
         _meta, stored = decode_file(stored_path.read_bytes())
     except Exception as exc:  # any decode failure means the stored object is unusable
         return [f"stored file cannot be read: {type(exc).__name__}: {exc}"]
-    allowed = allowed_coercions or set()
+    # Differences name tags ("(0010,0010) value ..."): match declared keywords by their tag.
+    allowed = set(allowed_coercions or ())
+    allowed.update(str(Tag(t)) for t in map(tag_for_keyword, set(allowed)) if t is not None)
     problems = []
     for text in dataset_differences(original, stored):
         if not any(word in text for word in allowed):
