@@ -291,6 +291,20 @@ def _scu(run: ScenarioRun, name: str) -> SimulatedSCU | Outcome:
     return scu
 
 
+ScuStep = Callable[[ScenarioRun, dict[str, Any], SimulatedSCU], Awaitable[Outcome]]
+
+
+def needs_scu(func: ScuStep) -> StepFunc:
+    """Run a step on the scenario's association called ``name`` (an error if never opened)."""
+
+    async def on_association(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+        scu = _scu(run, name)
+        return scu if isinstance(scu, Outcome) else await func(run, params, scu)
+
+    on_association.__doc__ = func.__doc__
+    return on_association
+
+
 # --- data sets --------------------------------------------------------------------------------
 
 
@@ -374,10 +388,8 @@ def resolve_uid(run: ScenarioRun, value: Any) -> str:
       "group_length explicit_vr_command data_set_type malform data_hex no_data framing wait "
       "timeout pixel_bytes interleave stream",
       "Send a C-STORE-RQ with a synthetic data set (faults optional); wait for the response.")
-async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     params = {k: resolve_uid(run, v) if k.endswith("sop_instance") else v
               for k, v in params.items()}
     kind = str(params.get("kind", "tiny"))
@@ -462,10 +474,8 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], name: str) -> Outco
 
 @step("wait_response", "count timeout",
       "Wait for responses to requests sent with wait: false (count, default 1).")
-async def op_wait_response(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_wait_response(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     count = int(params.get("count", 1))
     responses = []
     out = Outcome("hang")
@@ -498,27 +508,21 @@ def _request_for(run: ScenarioRun, msg_id: Any) -> tuple[int, str, str, int] | N
 
 @step("expect_nothing", "seconds",
       "Check that the SCP sends nothing (no PDU, no close) for a while.")
-async def op_expect_nothing(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_expect_nothing(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     return await scu.expect_pdu(float(params.get("seconds", 0.5)))
 
 
 @step("echo", "message_id context timeout", "C-ECHO on the Verification context.")
-async def op_echo(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_echo(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     return await scu.echo(int(params.get("message_id", next(run.message_ids))),
                           context_id=params.get("context"), timeout=params.get("timeout"))
 
 
 @step("cancel", "message_id context count", "Send C-CANCEL-RQ(s) (unconfirmed: no wait).")
-async def op_cancel(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_cancel(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     cid = params.get("context")
     if cid is None:
         found = scu.context_for(SOP_CLASSES["CT"]) or next(iter(
@@ -534,12 +538,10 @@ async def op_cancel(run: ScenarioRun, params: dict[str, Any], name: str) -> Outc
 
 @step("command", "elements context group_length explicit_vr data_hex wait timeout",
       "Send any command set (element number -> value) and optionally wait for an answer.")
-async def op_command(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+@needs_scu
+async def op_command(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     from harness.wire.dimse import encode_elements, encode_value
 
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
     elements = []
     for key, value in (params.get("elements") or {}).items():
         element = int(str(key), 16)
@@ -581,10 +583,8 @@ def build_pdu(spec: dict[str, Any], run: ScenarioRun) -> Any:
 
 
 @step("send_pdu", "pdu length reserved", "Send one PDU object (any type, fields as given).")
-async def op_send_pdu(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_send_pdu(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     pdu = build_pdu(params.get("pdu") or {}, run)
     if "length" in params:
         pdu.length = int(params["length"])
@@ -594,27 +594,21 @@ async def op_send_pdu(run: ScenarioRun, params: dict[str, Any], name: str) -> Ou
 
 
 @step("send_bytes", "hex repeat", "Send raw bytes on the connection.")
-async def op_send_bytes(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_send_bytes(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     data = bytes.fromhex(str(params.get("hex", ""))) * int(params.get("repeat", 1))
     return scu.send_bytes(data)
 
 
 @step("expect_pdu", "timeout", "Wait for the next thing the SCP sends (PDU, close, nothing).")
-async def op_expect_pdu(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_expect_pdu(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     return await scu.expect_pdu(params.get("timeout"))
 
 
 @step("expect_close", "timeout", "Wait until the SCP closes the connection.")
-async def op_expect_close(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_expect_close(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     return await scu.expect_close(close_timeout(run, params.get("timeout", run.timeout)))
 
 
@@ -631,31 +625,27 @@ def close_timeout(run: ScenarioRun, value: Any) -> float:
 
 @step("release", "timeout close",
       "A-RELEASE-RQ; expect A-RELEASE-RP (close: false leaves closing to the SCP).")
-async def op_release(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_release(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     return await scu.release(params.get("timeout"), close=bool(params.get("close", True)))
 
 
 @step("abort", "source reason", "Send A-ABORT and close.")
-async def op_abort(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    if isinstance(scu, Outcome):
-        return scu
+@needs_scu
+async def op_abort(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     return scu.abort(int(params.get("source", 0)), int(params.get("reason", 0)))
 
 
 @step("reset", "", "Close the TCP connection with RST.")
-async def op_reset(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    return scu if isinstance(scu, Outcome) else scu.reset()
+@needs_scu
+async def op_reset(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
+    return scu.reset()
 
 
 @step("fin", "", "Half-close the TCP connection (FIN) and keep reading.")
-async def op_fin(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    scu = _scu(run, name)
-    return scu if isinstance(scu, Outcome) else scu.fin()
+@needs_scu
+async def op_fin(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
+    return scu.fin()
 
 
 @step("sleep", "seconds", "Wait without doing anything.")
