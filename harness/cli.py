@@ -12,13 +12,13 @@ import asyncio
 import json
 import logging
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.net.address import parse_address, unreachable
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -28,11 +28,10 @@ class UsageError(Exception):
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:11112), got "
-                                         f"{text!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> float:
@@ -104,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--list-faults", action="store_true",
                        help="list the faults a profile can switch on, and exit")
     serve.add_argument("-q", "--quiet", action="store_true", help="no per-store log lines")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="N processes sharing the port, for throughput (POSIX; counters, "
+                            "limits and rules are per process)")
 
     report = sub.add_parser("report", help="rebuild reports from a results JSON")
     report.add_argument("results", type=Path, metavar="RESULTS.json")
@@ -189,16 +191,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _check_reachable(host: str, port: int, timeout: float) -> None:
-    try:
-        with socket.create_connection((host, port), timeout=min(timeout, 5.0)):
-            pass
-    except OSError as exc:
-        raise UsageError(f"target {host}:{port} unreachable: {exc.strerror or exc}") from None
+    reason = unreachable(host, port, timeout)
+    if reason is not None:
+        raise UsageError(f"target {reason}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.engine.context import Target, TargetProfileError, load_target_profile
-    from harness.engine.embedded import EmbeddedSCP, embedded_profile
+    from harness.engine.embedded import EmbeddedSCP, declared_from_profile, embedded_profile
     from harness.scp.profile import Profile, ProfileError
 
     scenarios = load_scenarios(args.suite, args.keyword, args.slow)
@@ -221,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         host, port = "127.0.0.1", embedded.port
         storage = embedded.storage_dir
         called = args.called_aet or profile.ae_title
-        declared = {**_declared_from_profile(profile), **declared}
+        declared = {**declared_from_profile(profile), **declared}
     else:
         host, port = args.target
         storage = args.storage_dir
@@ -237,19 +237,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return _write_outputs(results, args, baseline)
-
-
-def _declared_from_profile(profile: Any) -> dict[str, Any]:
-    """The embedded SCP knows its own behaviour: declare it, so INFO checks become MUST."""
-    out: dict[str, Any] = {"duplicate_sop_instance": profile.duplicate_sop_instance,
-                           "artim_timeout": profile.artim_timeout,
-                           "max_associations": profile.max_associations,
-                           "max_pdu": profile.max_pdu}
-    if profile.require_called_aet:
-        out["called_ae_enforced"] = True
-    if profile.calling_aet_allow:
-        out["calling_aet_allow"] = list(profile.calling_aet_allow)
-    return out
 
 
 def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[str, Any]:
@@ -404,6 +391,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--storage-dir {args.storage_dir}: {exc.strerror}") from None
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.workers != 1:
+        from harness.scp.workers import serve_workers
+
+        if not 1 <= args.workers <= 256:
+            raise UsageError(f"--workers {args.workers}: 1-256")
+        return serve_workers(profile, args.storage_dir, host=args.host, port=args.port,
+                             workers=args.workers)
     return asyncio.run(_serve(StorageSCP(profile, args.storage_dir, host=args.host,
                                          port=args.port, trace=False), profile))
 

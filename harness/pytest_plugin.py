@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import itertools
 import re
-import socket
 import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import pytest
 
 from harness.engine.model import GROUP_TITLES, SEVERITIES
+from harness.net.address import parse_address, unreachable
 from harness.wire.constants import EXPLICIT_VR_LE, IMPLICIT_VR_LE, VERIFICATION_SOP_CLASS
 
 # Everything else is imported where it is used: pytest loads this plugin in every run of an
@@ -82,14 +82,6 @@ class DicomSettings:
     timeout: float = 10.0
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:104`` for IPv6) -> (host, port); ValueError with the reason."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:11112), got {text!r}")
-    return host.strip("[]"), int(port)
-
-
 def settings_from_config(config: pytest.Config) -> DicomSettings:
     """Read and check the ``--dicom-*`` options; a bad value is a :class:`pytest.UsageError`."""
     opt = config.getoption
@@ -124,19 +116,9 @@ def settings_from_config(config: pytest.Config) -> DicomSettings:
 
 def check_reachable(host: str, port: int, timeout: float) -> None:
     """A usage error (one line, no traceback) when nothing listens at the target."""
-    try:
-        with socket.create_connection((host, port), timeout=min(timeout, 5.0)):
-            pass
-    except OSError as exc:
-        raise pytest.UsageError(f"dicom-harness: --dicom-target {host}:{port} unreachable: "
-                                f"{exc.strerror or exc}") from None
-
-
-def declared_from_profile(profile: Profile) -> dict[str, Any]:
-    """What the embedded SCP declares about itself (the same as ``dicom-harness run``)."""
-    from harness.cli import _declared_from_profile
-
-    return _declared_from_profile(profile)
+    reason = unreachable(host, port, timeout)
+    if reason is not None:
+        raise pytest.UsageError(f"dicom-harness: --dicom-target {reason}")
 
 
 # --- the session's target and runner -------------------------------------------------------
@@ -173,6 +155,8 @@ class DicomSession:
             else:
                 profile = s.scp_profile or embedded_profile()
                 self.embedded = EmbeddedSCP(profile).start()
+                from harness.engine.embedded import declared_from_profile
+
                 declared = {**declared_from_profile(profile), **s.declared}
                 self._target = Target("127.0.0.1", self.embedded.port,
                                       s.called_aet or profile.ae_title, s.calling_aet,
@@ -508,6 +492,7 @@ class ReferenceSCP:
     def target(self) -> Target:
         """This SCP as a :class:`Target` (its own behaviour declared)."""
         from harness.engine.context import Target
+        from harness.engine.embedded import declared_from_profile
 
         return Target(self.host, self.port, self.ae_title, "HARNESS", 10.0, self.storage_dir,
                       declared_from_profile(self.profile), embedded=True)

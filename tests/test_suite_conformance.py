@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from _fault_map import FAULT_MAP, Case
 
-from harness.cli import _declared_from_profile
 from harness.engine.context import Target
-from harness.engine.embedded import EmbeddedSCP, embedded_profile
+from harness.engine.embedded import EmbeddedSCP, declared_from_profile, embedded_profile
 from harness.engine.loader import load_suite
 from harness.engine.model import Scenario
 from harness.engine.runner import Runner
@@ -40,7 +39,7 @@ def _run(scenarios: list[Scenario], *, faults: tuple[str, ...] = (),
     profile = embedded_profile(faults=set(faults), **(overrides or {}))
     with EmbeddedSCP(profile) as scp:
         target = Target("127.0.0.1", scp.port, profile.ae_title, "HARNESS", timeout,
-                        scp.storage_dir, {**_declared_from_profile(profile), **(declared or {})},
+                        scp.storage_dir, {**declared_from_profile(profile), **(declared or {})},
                         True)
         results = asyncio.run(Runner(target, recovery_timeout=3.0).run(scenarios))
     return {r["id"]: r for r in results["scenarios"]}

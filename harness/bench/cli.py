@@ -15,8 +15,12 @@ from pathlib import Path
 
 from harness.bench.runner import COMPARE_MODES, BenchOptions, BenchUsageError
 from harness.bench.workload import PROFILE_KINDS, WorkloadError, resolve_transfer_syntax
+from harness.net.address import parse_address
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,10 +122,10 @@ def parse_associations(text: str) -> list[int]:
 def parse_target(text: str | None) -> tuple[str, int] | None:
     if text is None:
         return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise BenchUsageError(f"--target {text!r}: expected HOST:PORT (e.g. 127.0.0.1:11112)")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise BenchUsageError(f"--target: {exc}") from None
 
 
 def check_ae_title(text: str, flag: str) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from harness.scp.profile import Profile
 from harness.scp.server import StorageSCP
@@ -21,6 +22,19 @@ def embedded_profile(**overrides: object) -> Profile:
     settings: dict[str, object] = {"artim_timeout": 3.0, "idle_timeout": 600.0}
     settings.update(overrides)
     return Profile(**settings)  # type: ignore[arg-type]
+
+
+def declared_from_profile(profile: Profile) -> dict[str, Any]:
+    """The embedded SCP knows its own behaviour: declare it, so INFO checks become MUST."""
+    out: dict[str, Any] = {"duplicate_sop_instance": profile.duplicate_sop_instance,
+                           "artim_timeout": profile.artim_timeout,
+                           "max_associations": profile.max_associations,
+                           "max_pdu": profile.max_pdu}
+    if profile.require_called_aet:
+        out["called_ae_enforced"] = True
+    if profile.calling_aet_allow:
+        out["calling_aet_allow"] = list(profile.calling_aet_allow)
+    return out
 
 
 class EmbeddedSCP:
