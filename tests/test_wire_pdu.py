@@ -454,6 +454,16 @@ context_ids = st.lists(st.integers(0, 127).map(lambda i: 2 * i + 1), min_size=1,
                        unique=True)
 
 
+@st.composite
+def user_identity_rqs(draw: st.DrawFn) -> UserIdentityRQ:
+    identity_type = draw(st.integers(1, 5))
+    # PS3.7 Table D.3-14: type 2 (username and passcode) carries a non-empty
+    # secondary field; pynetdicom refuses to encode one without it.
+    secondary = draw(st.binary(min_size=1 if identity_type == 2 else 0, max_size=24))
+    return UserIdentityRQ(identity_type, draw(st.binary(max_size=24)), secondary,
+                          draw(st.integers(0, 1)))
+
+
 def optional_sub_items(is_rq: bool) -> st.SearchStrategy[list[SubItem]]:
     choices: list[st.SearchStrategy[Any]] = [
         st.builds(ImplementationVersionName, version_names),
@@ -463,8 +473,7 @@ def optional_sub_items(is_rq: bool) -> st.SearchStrategy[list[SubItem]]:
         st.builds(SOPClassCommonExtended, uids, uids, st.lists(uids, max_size=3)),
     ]
     if is_rq:
-        choices.append(st.builds(UserIdentityRQ, st.integers(1, 5), st.binary(max_size=24),
-                                 st.binary(max_size=24), st.integers(0, 1)))
+        choices.append(user_identity_rqs())
     else:
         choices.append(st.builds(UserIdentityAC, st.binary(max_size=24)))
     return st.lists(st.one_of(choices), max_size=6)

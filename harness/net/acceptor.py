@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +29,7 @@ from harness.wire.fragment import (
     MessageAssembler,
     Misframed,
     Packing,
+    max_fragment,
     message_pdvs,
     pack,
 )
@@ -206,6 +208,23 @@ class AcceptorAssociation:
         self.state = "Sta6"
         self._arm("idle")
 
+    def data_fast(self, context_id: int, last: bool, fragment: memoryview, length: int) -> bool:
+        """The connection's ``data_hook``: a clean one-PDV data set P-DATA-TF (most of the
+        PDUs of a large store) straight to the handler, with the checks of
+        :meth:`pdu_received` and :meth:`_pdata` that apply to it; False sends anything
+        else (other states, over the limit, unknown context, misframed) the usual way.
+        Keep in step with those two methods."""
+        if self.state != "Sta6" and self.state != "Sta8":
+            return False
+        limit = self.config.max_pdu
+        if (self.config.enforce_max_pdu and limit and length > limit) or \
+                context_id not in self.contexts or not self.assembler.take_data(context_id, last):
+            return False
+        if self._timer is not None:
+            self._last_activity = self.loop.time()
+        self.handler.on_data(self, context_id, fragment, last)
+        return True
+
     def _pdata(self, pdu: PDataTF, item: Received) -> None:
         limit = self.config.max_pdu
         if self.config.enforce_max_pdu and limit and item.length > limit:
@@ -275,6 +294,9 @@ class AcceptorAssociation:
     def send_message_nowait(self, context_id: int, command: bytes) -> None:
         """Send a data-less message (a response) now: one PDU in the common case."""
         limit = self.peer_max_pdu
+        if len(command) <= max_fragment(limit):
+            self.conn.send_pdv(context_id, 0x03, command)  # what pack() would send, leaner
+            return
         for pdu in pack(message_pdvs(context_id, command, None, limit), limit, "separate"):
             self.conn.send_pdu(pdu)
 
@@ -351,8 +373,10 @@ class AcceptorServer:
         assoc_id = next(self._ids)
         trace = Trace(self.config.trace_limit) if self.config.trace else None
         limit = max(self.config.max_pdu or (64 << 20), 1 << 20) + 6
+        # borrow: PDUs are consumed inside the callbacks (commands copied, data fragments
+        # written out at once), so P-DATA fragments can stay views into the receive buffer.
         conn = PDUConnection(_ServerSink(lambda: holder[0] if holder else None),
-                             max_receive=limit, trace=trace, assoc_id=assoc_id)
+                             max_receive=limit, trace=trace, assoc_id=assoc_id, borrow=True)
         conn.keep_open_on_eof = not self.config.close_on_eof
         original = conn.connection_made
 
@@ -360,6 +384,7 @@ class AcceptorServer:
             original(transport)
             assoc = AcceptorAssociation(self, conn, assoc_id)
             holder.append(assoc)
+            conn.data_hook = assoc.data_fast
             self.associations.add(assoc)
             assoc.trace_event("TCP accepted", f"{conn.peer}")
             conn.closed_future.add_done_callback(lambda _f: self._forget(assoc))
@@ -372,10 +397,15 @@ class AcceptorServer:
         if self._trace_sink is not None:
             self._trace_sink(assoc)
 
-    async def start(self) -> int:
+    async def start(self, sock: socket.socket | None = None) -> int:
+        """Listen on ``host``/``port``, or on ``sock``, a bound socket (pre-forked workers
+        share one)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self.host, self.port,
-                                                reuse_address=True, backlog=128)
+        if sock is not None:
+            self._server = await loop.create_server(self._protocol, sock=sock, backlog=128)
+        else:
+            self._server = await loop.create_server(self._protocol, self.host, self.port,
+                                                    reuse_address=True, backlog=128)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         return self.port

@@ -13,15 +13,15 @@ import collections
 import contextlib
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from harness.net.trace import Trace
-from harness.wire.decode import decode_pdu, summarize
+from harness.wire.decode import decode_pdata_clean, decode_pdu, summarize
 from harness.wire.findings import Finding
-from harness.wire.framing import Frame, Oversized, PDUFramer
-from harness.wire.pdu import PDU, PDataTF, pdu_name
+from harness.wire.framing import Oversized, ReceiveBuffer
+from harness.wire.pdu import PDU, PDV, PDataTF, pdu_name
 
 
 class ConnectionClosed(Exception):
@@ -53,13 +53,33 @@ def set_nodelay(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class PDUConnection(asyncio.Protocol):
-    """PDUs over one TCP connection."""
+_P_DATA_TF = 0x04
+_NAMES = {t: pdu_name(t) for t in range(1, 8)}
+_PDV_HDR = struct.Struct(">IBB")
+_ONE_PDV_HDR = struct.Struct(">BBIIBB")  # P-DATA-TF header + the header of its only PDV
+
+# (context ID, last fragment, fragment, PDU-length) -> True if consumed; see ``data_hook``.
+DataHook = Callable[[int, bool, memoryview, int], bool]
+
+
+class PDUConnection(asyncio.BufferedProtocol):
+    """PDUs over one TCP connection.
+
+    The socket is read straight into one reusable buffer (``framer``) and PDUs are decoded
+    in place. With ``borrow=True`` the sink gets PDUs whose P-DATA fragments are views into
+    that buffer, valid only during its ``pdu_received`` call (the acceptor consumes them
+    there: it copies commands and writes data fragments out at once); otherwise every PDU
+    is copied out first, so a sink may keep what it gets (``PDUStream`` queues them).
+    """
 
     def __init__(self, sink: PDUSink | None = None, *, max_receive: int | None = None,
-                 trace: Trace | None = None, assoc_id: int = 1) -> None:
+                 trace: Trace | None = None, assoc_id: int = 1, borrow: bool = False) -> None:
         self.sink = sink
-        self.framer = PDUFramer(max_receive)
+        self.framer = ReceiveBuffer(max_receive)
+        self.borrow = borrow
+        # With ``borrow``: offered every clean one-PDV data set P-DATA-TF before any PDU
+        # object is built (after its trace entry); returning False sends it the usual way.
+        self.data_hook: DataHook | None = None
         self.trace = trace
         self.assoc_id = assoc_id
         self.transport: asyncio.Transport | None = None
@@ -74,42 +94,92 @@ class PDUConnection(asyncio.Protocol):
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Duck-typed: uvloop's transports are not asyncio.Transport subclasses.
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         set_nodelay(sock)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else None
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.framer.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_received += nbytes
+        self.framer.updated(nbytes)
+        self._frames()
+
     def data_received(self, data: bytes) -> None:
+        """Bytes that did not come through ``get_buffer`` (tests, replays)."""
         self.bytes_received += len(data)
-        framer = self.framer
-        framer.feed(data)
+        self.framer.feed(data)
+        self._frames()
+
+    def _frames(self) -> None:
+        take = self.framer.take
+        hook = self.data_hook if self.borrow else None
+        unpack_pdv = _PDV_HDR.unpack_from
         while True:
-            frame = framer.next_frame()
-            if frame is None:
+            got = take()
+            if got is None:
                 return
-            if isinstance(frame, Oversized):
-                if self.trace is not None:
-                    self.trace.record(self.assoc_id, "recv", pdu_name(frame.pdu_type),
-                                      frame.length, f"PDU-length {frame.length} over the limit "
-                                      f"{frame.limit}")
-                if self.sink is not None:
-                    self.sink.oversized(self, frame)
+            if isinstance(got, Oversized):
+                self._oversized(got)
                 return
-            self._deliver(frame)
+            pdu_type, length, data = got
+            if pdu_type == _P_DATA_TF and hook is not None and length >= 6 and not data[1]:
+                # One PDV filling the PDU, a non-empty even data set fragment (MCH 00H or
+                # 02H) on an odd context: exactly what decode_pdu passes without findings.
+                size, cid, mch = unpack_pdv(data, 6)
+                if size == length - 4 and size > 2 and not size & 1 and cid & 1 \
+                        and not mch & 0xFD:
+                    self._clean_data(length, data, cid, mch, hook)
+                    if self.is_closed:
+                        return
+                    continue
+            self._deliver(pdu_type, length, data)
             if self.is_closed:
                 return
 
-    def _deliver(self, frame: Frame) -> None:
-        pdu, findings = decode_pdu(frame.data)
+    def _oversized(self, event: Oversized) -> None:
+        if self.trace is not None:
+            self.trace.record(self.assoc_id, "recv", pdu_name(event.pdu_type), event.length,
+                              f"PDU-length {event.length} over the limit {event.limit}")
+        if self.sink is not None:
+            self.sink.oversized(self, event)
+
+    def _deliver(self, pdu_type: int, length: int, data: memoryview) -> None:
+        if not self.borrow:
+            data = memoryview(bytes(data))  # the sink may keep what it gets
+        # A clean P-DATA-TF (nearly all PDUs) skips the validating decoder; anything else
+        # goes through it and gets exactly its findings.
+        clean = decode_pdata_clean(data) if pdu_type == _P_DATA_TF else None
+        pdu: PDU
+        findings: list[Finding]
+        if clean is not None:
+            pdu, findings = clean, []
+        else:
+            pdu, findings = decode_pdu(data)
         trace = self.trace
         # A full trace keeps only entries with findings: do not build summaries it drops.
         if trace is not None and (findings or len(trace.entries) < trace.limit):
-            trace.record(self.assoc_id, "recv", pdu_name(frame.pdu_type), frame.length,
-                         summarize(pdu), findings)
+            trace.record(self.assoc_id, "recv", _NAMES.get(pdu_type) or pdu_name(pdu_type),
+                         length, summarize(pdu), findings)
         if self.sink is not None:
-            self.sink.pdu_received(self, Received(pdu, findings, frame.length))
+            self.sink.pdu_received(self, Received(pdu, findings, length))
+
+    def _clean_data(self, length: int, data: memoryview, cid: int, mch: int,
+                    hook: DataHook) -> None:
+        trace = self.trace
+        if trace is not None and len(trace.entries) < trace.limit:
+            trace.record(self.assoc_id, "recv", "P-DATA-TF", length,
+                         f"pc={cid} mch={mch:02X}H len={length - 6}")
+        fragment = data[12:]
+        if hook(cid, mch == 0x02, fragment, length):
+            return
+        if self.sink is not None:
+            self.sink.pdu_received(self, Received(PDataTF([PDV(cid, mch, fragment)]), [],
+                                                  length))
 
     def eof_received(self) -> bool | None:
         # Close our side too: a DICOM peer that sends FIN is done (PS3.8 Evt17). Keeping it
@@ -151,6 +221,20 @@ class PDUConnection(asyncio.Protocol):
                               summary if summary is not None else summarize(pdu))
         self.bytes_sent += sum(len(p) for p in parts)
         self.transport.writelines(parts)
+
+    def send_pdv(self, context_id: int, mch: int, data: bytes) -> None:
+        """Send ``PDataTF([PDV(context_id, mch, data)])`` (same bytes, same trace entry) in
+        one write, without building the objects: the response path."""
+        if self.transport is None or self.is_closed:
+            raise ConnectionClosed("connection is closed")
+        n = len(data)
+        trace = self.trace
+        if trace is not None and len(trace.entries) < trace.limit:
+            trace.record(self.assoc_id, "sent", "P-DATA-TF", n + 6,
+                         f"pc={context_id} mch={mch:02X}H len={n}")
+        self.bytes_sent += n + 12
+        self.transport.write(_ONE_PDV_HDR.pack(_P_DATA_TF, 0, n + 6, n + 2, context_id & 0xFF,
+                                               mch & 0xFF) + data)
 
     def send_pdus(self, pdus: Sequence[PDU]) -> None:
         """Several PDUs in one write: they reach the peer together (pipelining scenarios)."""

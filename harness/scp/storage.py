@@ -80,6 +80,16 @@ def safe_name(sop_instance_uid: str) -> str:
 # Temporary names: a random per-process prefix and a counter (no random syscall per file).
 _PART_PREFIX = f".{uuid.uuid4().hex[:16]}-"
 _PART_COUNTER = itertools.count(1)
+
+
+def _new_part_prefix() -> None:
+    # A forked worker (harness.scp.workers) would otherwise share its parent's names.
+    global _PART_PREFIX
+    _PART_PREFIX = f".{uuid.uuid4().hex[:16]}-"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_part_prefix)
 _WRITE_CHUNK = 1 << 20  # fragments collect up to this much before one write()
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(
     os, "O_BINARY", 0)
@@ -93,20 +103,28 @@ class IncomingFile:
     stat and per-file buffer allocation of a buffered file object.
     """
 
-    __slots__ = ("_buf", "_fd", "directory", "final_path", "fsync", "meta_length", "path",
-                 "received")
+    __slots__ = ("_buf", "_dir", "_fd", "_part", "directory", "final_path", "fsync",
+                 "meta_length", "received")
 
     def __init__(self, directory: Path, sop_class: str, sop_instance: str, transfer_syntax: str,
                  source_ae: str | None, *, fsync: bool = False) -> None:
         self.directory = directory
-        self.path = directory / f"{_PART_PREFIX}{next(_PART_COUNTER)}{PART_SUFFIX}"
+        # Plain strings on the per-store path: Path objects cost more than the syscalls.
+        self._dir = os.fspath(directory)
+        self._part = os.path.join(self._dir,
+                                  f"{_PART_PREFIX}{next(_PART_COUNTER)}{PART_SUFFIX}")
         self.final_path: Path | None = None
         self.fsync = fsync
         self.received = 0
-        self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+        self._fd = os.open(self._part, _OPEN_FLAGS, 0o644)
         meta = file_meta(sop_class, sop_instance, transfer_syntax, source_ae)
         self.meta_length = len(meta)
         self._buf = bytearray(meta)
+
+    @property
+    def path(self) -> Path:
+        """The temporary (``.part``) file."""
+        return Path(self._part)
 
     def write(self, fragment: memoryview | bytes) -> None:
         self.received += len(fragment)
@@ -136,19 +154,19 @@ class IncomingFile:
     def commit(self, sop_instance_uid: str, *, overwrite: bool = True) -> Path | None:
         """Give the file its final name; ``None`` if not overwriting an existing instance."""
         self.close()
-        target = self.directory / safe_name(sop_instance_uid)
-        if not overwrite and target.exists():
+        target = os.path.join(self._dir, safe_name(sop_instance_uid))
+        if not overwrite and os.path.exists(target):
             self.discard()
             return None
-        os.replace(self.path, target)
+        os.replace(self._part, target)
         if self.fsync:
-            dir_fd = os.open(self.directory, os.O_RDONLY)
+            dir_fd = os.open(self._dir, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        self.final_path = target
-        return target
+        self.final_path = final = Path(target)
+        return final
 
     def discard(self) -> None:
         if self._fd >= 0:
@@ -157,7 +175,7 @@ class IncomingFile:
                 os.close(fd)
         self._buf.clear()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+            os.unlink(self._part)
 
 
 def leftover_parts(directory: Path) -> list[Path]:

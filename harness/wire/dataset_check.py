@@ -7,7 +7,15 @@ and one small frame per open sequence or item. It reports truncation (inside a h
 value, open sequences and items), bad VRs, odd lengths, misplaced delimiters, tag order,
 and nesting beyond a limit, as ``Finding`` objects with a parallel list of problem codes.
 It never raises on bad input. It also captures a few short top-level values (SOP Class and
-Instance UIDs by default) so a receiver can compare them with the command without pydicom.
+Instance UIDs by default) so a receiver can compare them with the command without pydicom,
+and notes whether top-level Pixel Data was seen (``pixel_data_seen``).
+
+Speed: most of a received data set is top-level elements of defined, even length (and one
+large Pixel Data value). For Little Endian those are walked by an inline loop (one
+``struct.unpack_from`` per element, values jumped over); anything that could give a finding
+or change state beyond "next element" (sequences, items, delimiters, undefined or odd
+lengths, tag order, special groups, bad VRs, reserved bytes) is left to the general walk,
+so the findings are the same whichever path ran.
 """
 
 from __future__ import annotations
@@ -113,6 +121,14 @@ PROBLEMS: dict[str, Problem] = {
 _SQ_TAGS: frozenset[int] = frozenset(t for t, entry in DicomDictionary.items() if entry[0] == "SQ")
 _ILLEGAL_GROUPS = frozenset({0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF})
 _OB_OW = frozenset({b"OB", b"OW"})
+# Fast path: groups whose elements always go to the general walk (they give findings or
+# are items/delimiters), and the explicit VRs it handles with a 2- or 4-byte length.
+_SLOW_GROUPS = _ILLEGAL_GROUPS | {0x0000, 0x0002, 0xFFFE}
+_FAST_SHORT_VRS = VALID_VRS - LONG_LENGTH_VRS
+_FAST_LONG_VRS = LONG_LENGTH_VRS - {b"SQ"}
+_IMPLICIT_LE_HDR = struct.Struct("<HHI")
+_EXPLICIT_LE_HDR = struct.Struct("<HH2sH")
+_U32_LE = struct.Struct("<I")
 
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_CAPTURE: tuple[int, ...] = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
@@ -168,6 +184,7 @@ class DatasetStructureChecker:
         max_findings: int = 50,
         capture: Iterable[int] = DEFAULT_CAPTURE,
         on_element: Callable[[ElementInfo], None] | None = None,
+        fast: bool = True,
     ) -> None:
         enc = ts_encoding(transfer_syntax_uid)
         self.transfer_syntax_uid = transfer_syntax_uid
@@ -177,6 +194,7 @@ class DatasetStructureChecker:
         self.codes: list[str] = []
         self.captured: dict[int, bytes] = {}
         self.elements = 0
+        self.pixel_data_seen = False  # a top-level (7FE0,0010) header was walked
         self._capture_tags = frozenset(capture)
         self._on_element = on_element
         self._stack = [_Frame(_DATASET, 0, 0, None, None, enc.implicit, enc.little)]
@@ -192,6 +210,8 @@ class DatasetStructureChecker:
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if enc.deflated else None
         self._raw_fed = 0
         self._after_eof = 0
+        # The inline walk reports nothing per element, so it cannot serve a callback.
+        self._fast = fast and on_element is None and enc.little
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -226,6 +246,12 @@ class DatasetStructureChecker:
             return
         d = self._inflater
         if d is None:
+            n = chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+            if self._skip > n and self._fast and self._cap is None:
+                # Inside a long value (Pixel Data): nothing to look at in this chunk.
+                self._skip -= n
+                self._pos += n
+                return
             self._feed_plain(chunk)
             return
         if self._dead:  # nothing more to learn; do not spend time inflating
@@ -316,10 +342,18 @@ class DatasetStructureChecker:
         n = len(mv)
         i = 0
         hdr = self._hdr
+        fast = self._fast
+        stack = self._stack
         while i < n:
             if self._dead:
                 self._pos += n - i
                 return
+            if fast and not self._skip and not hdr and len(stack) == 1:
+                i = self._fast_top(mv, i, n)
+                if i >= n:
+                    return
+                if self._skip:
+                    continue
             if self._skip:
                 take = min(self._skip, n - i)
                 if self._cap is not None:
@@ -354,6 +388,88 @@ class DatasetStructureChecker:
             i += need
             self._pos += need
             self._settle()
+
+    def _fast_top(self, mv: memoryview, i: int, n: int) -> int:
+        """Walk plain top-level elements from ``i``; return where the general walk resumes.
+
+        Stops before anything the general walk must judge (see the module docstring) or a
+        header cut by the end of the chunk; a value running past the chunk becomes the
+        pending skip (and capture) exactly as the general walk would leave it.
+        """
+        frame = self._stack[0]
+        last = frame.last_tag
+        base = self._pos - i
+        caps = self._capture_tags
+        count = 0
+        tag = -1
+        pixel = False
+        if frame.implicit:
+            unpack = _IMPLICIT_LE_HDR.unpack_from
+            while n - i >= 8:
+                group, elem, length = unpack(mv, i)
+                tag = group << 16 | elem
+                # An undefined length (FFFFFFFFH) is odd too.
+                if tag <= last or group in _SLOW_GROUPS or length & 1 or tag in _SQ_TAGS:
+                    break
+                vstart = i + 8
+                last = tag
+                count += 1
+                if tag == PIXEL_DATA_TAG:
+                    pixel = True
+                vend = vstart + length
+                if tag in caps and length <= _CAPTURE_LIMIT:
+                    self._capture(mv, tag, vstart, vend, n)
+                if vend > n:
+                    self._skip = vend - n
+                    self._value = (tag, base + i, length)
+                    i = n
+                    break
+                i = vend
+        else:
+            unpack_x = _EXPLICIT_LE_HDR.unpack_from
+            unpack_len = _U32_LE.unpack_from
+            while n - i >= 8:
+                group, elem, vr, short = unpack_x(mv, i)
+                tag = group << 16 | elem
+                if tag <= last or group in _SLOW_GROUPS:
+                    break
+                if vr in _FAST_SHORT_VRS:
+                    length = short
+                    vstart = i + 8
+                elif vr in _FAST_LONG_VRS and not short and n - i >= 12:
+                    (length,) = unpack_len(mv, i + 8)
+                    vstart = i + 12
+                else:  # bad VR, SQ, reserved bytes set, or a header cut by the chunk end
+                    break
+                if length & 1:
+                    break
+                last = tag
+                count += 1
+                if tag == PIXEL_DATA_TAG:
+                    pixel = True
+                vend = vstart + length
+                if tag in caps and length <= _CAPTURE_LIMIT:
+                    self._capture(mv, tag, vstart, vend, n)
+                if vend > n:
+                    self._skip = vend - n
+                    self._value = (tag, base + i, length)
+                    i = n
+                    break
+                i = vend
+        if count:
+            frame.last_tag = last
+            self.elements += count
+            if pixel:
+                self.pixel_data_seen = True
+        self._pos = base + i
+        return i
+
+    def _capture(self, mv: memoryview, tag: int, vstart: int, vend: int, n: int) -> None:
+        if vend <= n:
+            self.captured[tag] = bytes(mv[vstart:vend])
+        else:  # the rest arrives with the skipped bytes of later chunks
+            self._cap = bytearray(mv[vstart:n])
+            self._cap_tag = tag
 
     def _header_size(self, buf: bytearray | memoryview, off: int, avail: int) -> int:
         """Bytes the header at ``off`` occupies, as far as ``avail`` bytes can tell."""
@@ -421,6 +537,8 @@ class DatasetStructureChecker:
             self._report("overrun", start, f"{tag_str(tag)} header",
                          f"header ends at {end_of_header}, enclosing end {frame.limit}")
             return
+        if tag == PIXEL_DATA_TAG and not self._depth:
+            self.pixel_data_seen = True
         if self._on_element is not None:
             self._on_element(ElementInfo(tag, vr.decode("ascii") if vr else None, start, size,
                                          length, self._depth))

@@ -61,6 +61,7 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _ITEM_HDR = struct.Struct(">BBH")
 _PDV_HDR = struct.Struct(">IBB")
+_P_DATA_TF = int(PDUType.P_DATA_TF)
 
 S_FIXED_RQ = "PS3.8 9.3.2"
 S_FIXED_AC = "PS3.8 9.3.3"
@@ -574,6 +575,37 @@ def _decode_pdata(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
     return PDataTF(decode_pdvs(body, ctx.findings), reserved)
 
 
+def decode_pdata_clean(pdu: memoryview) -> PDataTF | None:
+    """The receive fast path: a whole P-DATA-TF (header included) that :func:`decode_pdu`
+    would decode without any finding, decoded with struct checks only; ``None`` for anything
+    else (then use :func:`decode_pdu`, which says what is wrong).
+
+    Clean means: reserved byte zero, PDU-length equal to the bytes present, one or more PDVs
+    whose lengths tile the body exactly, each with an odd context ID, an MCH without reserved
+    bits and a non-empty even fragment. Fragments are views into ``pdu``, as with
+    :func:`decode_pdu`.
+    """
+    end = len(pdu)
+    if end < 12 or pdu[0] != _P_DATA_TF or pdu[1] or _U32.unpack_from(pdu, 2)[0] != \
+            end - PDU_HEADER_LEN:
+        return None
+    unpack = _PDV_HDR.unpack_from
+    pdvs: list[PDV] = []
+    pos = PDU_HEADER_LEN
+    while pos < end:
+        if end - pos < 6:
+            return None
+        length, context_id, mch = unpack(pdu, pos)
+        stop = pos + 4 + length
+        # length - 2 is the fragment: more than 0 bytes and even, i.e. length even and > 2
+        if length <= 2 or length & 1 or stop > end or not context_id & 1 or \
+                mch & MCH_RESERVED_MASK:
+            return None
+        pdvs.append(PDV(context_id, mch, pdu[pos + 6:stop]))
+        pos = stop
+    return PDataTF(pdvs)
+
+
 _DECODERS = {
     PDUType.A_ASSOCIATE_RQ: lambda c, b, r: _decode_associate(c, b, r, True),
     PDUType.A_ASSOCIATE_AC: lambda c, b, r: _decode_associate(c, b, r, False),
@@ -587,6 +619,9 @@ _DECODERS = {
 
 def summarize(pdu: PDU) -> str:
     """A one-line human summary of a PDU's key fields, for traces."""
+    if type(pdu) is PDataTF and len(pdu.pdvs) == 1:  # the common case, first and cheap
+        p = pdu.pdvs[0]
+        return f"pc={p.context_id} mch={p.mch:02X}H len={len(p.data)}"
     if isinstance(pdu, AssociateRQ):
         ctxs = ", ".join(f"{pc.context_id}:{pc.abstract_syntax!s}" for pc in
                          pdu.presentation_contexts)

@@ -416,14 +416,47 @@ def _fast_store_rq(msg: CStoreRQ) -> bytes:
     return _GL_HDR + _P_I(len(body)) + body
 
 
+_US3 = struct.Struct("<" + "HHIH" * 3)
+
+
+def _ui_bytes(uid: str) -> bytes:
+    raw = uid.encode("latin-1")
+    return raw + b"\x00" if len(raw) & 1 else raw
+
+
+def _fast_store_rsp(msg: CStoreRSP) -> bytes | None:
+    """The usual C-STORE-RSP (both UIDs, no Message ID and no error fields) from a template;
+    ``None`` for any other shape (the generic encoder writes it)."""
+    cuid, iuid = msg.affected_sop_class_uid, msg.affected_sop_instance_uid
+    if (type(cuid) is not str or type(iuid) is not str or msg.message_id is not None
+            or msg.error_comment is not None or msg.offending_element is not None
+            or msg.error_id is not None):
+        return None
+    c = _ui_bytes(cuid)
+    i = _ui_bytes(iuid)
+    body = b"".join((
+        _H_0002, _P_I(len(c)), c,
+        _US3.pack(0, 0x0100, 2, msg.command_field, 0, 0x0120, 2,
+                  msg.message_id_being_responded_to, 0, 0x0800, 2, NO_DATA_SET),
+        _STORE_RQ_TAIL.pack(0, 0x0900, 2, msg.status),
+        _H_1000, _P_I(len(i)), i,
+    ))
+    return _GL_HDR + _P_I(len(body)) + body
+
+
 def encode_command(msg: Message) -> bytes:
     """Encode a typed message as an Implicit VR LE command set with a correct group length.
 
     Values are written as given (an invalid UID stays invalid); out-of-range integers raise
     ``struct.error``. Use :func:`encode_elements` for anything the typed classes cannot say.
     """
-    if type(msg) is CStoreRQ:
-        return _fast_store_rq(msg)
+    kind = type(msg)
+    if kind is CStoreRQ:
+        return _fast_store_rq(msg)  # type: ignore[arg-type]
+    if kind is CStoreRSP:
+        fast = _fast_store_rsp(msg)  # type: ignore[arg-type]
+        if fast is not None:
+            return fast
     return encode_elements(message_elements(msg))
 
 
@@ -496,6 +529,78 @@ def _fname(element: int) -> str:
 
 def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
     """Decode one complete command set; never raises, reports every deviation as a finding."""
+    if type(data) is bytes:
+        fast = _clean_store_rq(data)
+        if fast is not None:
+            return fast
+    return _decode_general(data)
+
+
+# A C-STORE-RQ as nearly every SCU sends it: group length, then exactly (0000,0002) UI, the
+# four US elements 0100/0110/0700/0800, and (0000,1000) UI, nothing else.
+_GL_HDR_VALUE = struct.Struct("<HHII")
+_STORE_RQ_US = struct.Struct("<" + "HHIH" * 4)
+_STORE_RQ_US_TAGS = (0, 0x0100, 2, 0, 0x0110, 2, 0, 0x0700, 2, 0, 0x0800, 2)
+
+
+def _clean_ui(raw: bytes) -> str | None:
+    """A UI value the general decoder accepts without any finding, or None."""
+    if len(raw) & 1:
+        return None
+    text = raw.decode("latin-1")
+    stripped = text[:-1] if text.endswith("\x00") else text
+    if len(stripped) > 64 or _UID_FAST.fullmatch(stripped) is None:
+        return None  # includes a second pad byte, space padding and empty UIDs
+    return stripped
+
+
+def _clean_store_rq(buf: bytes) -> DecodedCommand | None:
+    """The general decoder's exact result for a C-STORE-RQ it would find nothing wrong in,
+    built without its per-element dispatch; ``None`` for anything else (including anything
+    that would give a finding), which then goes through the general decoder."""
+    n = len(buf)
+    if n < 78:  # 12 (group length) + 8 + 40 (US run) + 8 + two 2-byte UIDs
+        return None
+    g, e, gl_len, gl = _GL_HDR_VALUE.unpack_from(buf, 0)
+    if g or e or gl_len != 4 or gl != n - 12:
+        return None
+    g, e, clen = _UNPACK_HDR(buf, 12)
+    p_us = 20 + clen
+    if g or e != 0x0002 or p_us + 48 > n:
+        return None
+    us = _STORE_RQ_US.unpack_from(buf, p_us)
+    if us[0:3] + us[4:7] + us[8:11] + us[12:15] != _STORE_RQ_US_TAGS:
+        return None
+    cf, msg_id, prio, dst = us[3], us[7], us[11], us[15]
+    if cf != 0x0001 or prio not in PRIORITIES or dst == NO_DATA_SET:
+        return None
+    p_iuid = p_us + 40
+    g, e, ilen = _UNPACK_HDR(buf, p_iuid)
+    if g or e != 0x1000 or p_iuid + 8 + ilen != n:
+        return None
+    craw = buf[20:p_us]
+    iraw = buf[p_iuid + 8:n]
+    cuid = _clean_ui(craw)
+    iuid = _clean_ui(iraw)
+    if cuid is None or iuid is None:
+        return None
+    p = p_us
+    return DecodedCommand(
+        elements={0x0000: gl, 0x0002: cuid, 0x0100: cf, 0x0110: msg_id, 0x0700: prio,
+                  0x0800: dst, 0x1000: iuid},
+        raw={0x0000: buf[8:12], 0x0002: craw, 0x0100: buf[p + 8:p + 10],
+             0x0110: buf[p + 18:p + 20], 0x0700: buf[p + 28:p + 30],
+             0x0800: buf[p + 38:p + 40], 0x1000: iraw},
+        order=[0x0000, 0x0002, 0x0100, 0x0110, 0x0700, 0x0800, 0x1000],
+        command_field=cf,
+        message=CStoreRQ(msg_id, cuid, iuid, prio, dst, None, None),
+        offsets={0x0000: 0, 0x0002: 12, 0x0100: p, 0x0110: p + 10, 0x0700: p + 20,
+                 0x0800: p + 30, 0x1000: p_iuid},
+        length=n,
+    )
+
+
+def _decode_general(data: bytes | bytearray | memoryview) -> DecodedCommand:
     out = DecodedCommand()
     try:
         _decode_into(out, data)

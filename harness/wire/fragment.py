@@ -172,6 +172,18 @@ class MessageAssembler:
         self._state, self._command, self._context = "idle", [], None
         self._findings = []
 
+    def take_data(self, context_id: int, last: bool) -> bool:
+        """Fast path for the common PDV: a data set fragment (MCH 00H/02H) continuing the
+        data set being received on the same context. Updates the state as :meth:`feed`
+        would and returns True; returns False (state untouched) for anything else, which
+        then goes through :meth:`feed`."""
+        if self._state != "data" or context_id != self._context:
+            return False
+        if last:
+            self._state = "idle"
+            self._context = None
+        return True
+
     def feed(self, pdv: PDV) -> AssemblyEvent | None:
         findings: list[Finding] = []
         mch = pdv.mch

@@ -3,6 +3,12 @@
 The framer never allocates what a PDU-length field claims. A declared length above
 ``max_length`` is reported at once (so the endpoint can abort, PS3.8 D.1) instead of waiting
 for gigabytes that may never come.
+
+Two framers with the same rules: :class:`PDUFramer` owns what it hands out (frames stay
+valid forever); :class:`ReceiveBuffer` is one reusable buffer that the socket reads into
+(``asyncio.BufferedProtocol``) and hands out frames as views into it, valid only until the
+next :meth:`ReceiveBuffer.get_buffer` (copy them to keep them). It copies nothing per PDU:
+complete PDUs are used in place and only an incomplete tail is moved to the front.
 """
 
 from __future__ import annotations
@@ -86,3 +92,112 @@ class PDUFramer:
         data = bytes(buf[:total])
         del buf[:total]
         return Frame(pdu_type, length, memoryview(data))
+
+
+_MIN_READ = 1 << 16  # compact when less than this is free behind the buffered bytes
+
+
+class ReceiveBuffer:
+    """A reusable receive buffer that frames PDUs in place.
+
+    Protocol: ``get_buffer()`` gives the free space to receive into, ``updated(n)`` says how
+    many bytes arrived there, then ``next_frame()`` until ``None``. A :class:`Frame`'s
+    ``data`` is a view into the buffer: valid until the next ``get_buffer()``.
+    After :class:`Oversized` the buffer stays broken and drops what arrives.
+    """
+
+    __slots__ = ("_broken", "_buf", "_end", "_start", "_view", "max_length")
+
+    def __init__(self, max_length: int | None = None, size: int = 1 << 18) -> None:
+        self._buf = bytearray(max(size, _MIN_READ))
+        self._view = memoryview(self._buf)
+        self._start = 0  # first byte not yet framed
+        self._end = 0  # end of the received bytes
+        self._broken = False
+        self.max_length = max_length
+
+    @property
+    def buffered(self) -> int:
+        return self._end - self._start
+
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
+
+    @property
+    def pending_header(self) -> tuple[int, int] | None:
+        """The (type, length) of a PDU that has started to arrive but is not complete."""
+        if self._end - self._start >= PDU_HEADER_LEN:
+            pdu_type, _r, length = _HDR.unpack_from(self._buf, self._start)
+            return pdu_type, length
+        return None
+
+    def get_buffer(self) -> memoryview:
+        """Free space to receive into (never empty). Invalidates the frames handed out."""
+        start, end = self._start, self._end
+        if start == end or self._broken:
+            self._start = self._end = 0
+            return self._view
+        need = _MIN_READ
+        if end - start >= PDU_HEADER_LEN:
+            # Room for the rest of the PDU that has started, but never more than the bytes
+            # already here: a lying PDU-length grows the buffer only as data really comes.
+            length = _HDR.unpack_from(self._buf, start)[2]
+            need = max(need, min(PDU_HEADER_LEN + length - (end - start), end - start))
+        if len(self._buf) - end < need:
+            self._make_room(need)
+        return self._view[self._end:]
+
+    def updated(self, nbytes: int) -> None:
+        """``nbytes`` were received into the last buffer from ``get_buffer``."""
+        if not self._broken:
+            self._end += nbytes
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Copy ``data`` in (for callers without a socket). Invalidates the frames handed out."""
+        if self._broken:
+            return
+        if self._start == self._end:
+            self._start = self._end = 0
+        n = len(data)
+        if len(self._buf) - self._end < n:
+            self._make_room(n)
+        self._buf[self._end:self._end + n] = data
+        self._end += n
+
+    def _make_room(self, need: int) -> None:
+        """Move the unframed bytes (at most one incomplete PDU when fed from a socket) to
+        the front, growing the buffer when ``need`` more bytes would still not fit."""
+        start, end = self._start, self._end
+        pending = end - start
+        if pending + need <= len(self._buf):
+            if start:
+                self._buf[:pending] = bytes(self._view[start:end])  # regions may overlap
+        else:
+            grown = bytearray(pending + need)
+            grown[:pending] = self._view[start:end]
+            self._buf = grown
+            self._view = memoryview(grown)
+        self._start, self._end = 0, pending
+
+    def next_frame(self) -> Frame | Oversized | None:
+        got = self.take()
+        return Frame(*got) if isinstance(got, tuple) else got
+
+    def take(self) -> tuple[int, int, memoryview] | Oversized | None:
+        """:meth:`next_frame` without the :class:`Frame`: (PDU type, PDU-length, the whole
+        PDU as a view), for the receive loop."""
+        start = self._start
+        avail = self._end - start
+        if self._broken or avail < PDU_HEADER_LEN:
+            return None
+        pdu_type, _reserved, length = _HDR.unpack_from(self._buf, start)
+        if self.max_length is not None and length > self.max_length:
+            self._broken = True
+            self._start = self._end = 0
+            return Oversized(pdu_type, length, self.max_length)
+        total = PDU_HEADER_LEN + length
+        if avail < total:
+            return None
+        self._start = start + total
+        return pdu_type, length, self._view[start:start + total]

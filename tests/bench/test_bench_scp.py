@@ -5,14 +5,16 @@ Run with:
         -p no:cacheprovider
 
 All three receivers are fed by the same DCMTK storescu (1 association, or 4 storescu processes
-in parallel), write every instance to disk, advertise the same maximum PDU length and run with
-TCP_NODELAY on both ends (DCMTK honours the ``TCP_NODELAY=1`` environment variable; pynetdicom
-has no such switch, so its storescp runs through a wrapper that sets the option on accepted
-sockets). Each receiver is a separate process; each case is sent ``ROUNDS`` times into an
-empty directory and the best round counts. Only ratios measured in one run mean anything
-(the machine is shared): nothing here asserts a speed. The results table is printed and
-written to ``reports/bench-scp.json``. A last benchmark streams one 1 GiB instance into the
-reference SCP with our requestor and reports the SCP's peak resident memory (VmHWM).
+in parallel; for 4, DCMTK's storescp runs with ``--fork`` and ours with ``--workers``, a
+process per association: see ``reference_workers``), write every instance to disk, advertise the
+same maximum PDU length and run with TCP_NODELAY on both ends (DCMTK honours the
+``TCP_NODELAY=1`` environment variable; pynetdicom has no such switch, so its storescp runs
+through a wrapper that sets the option on accepted sockets). Each receiver is a separate
+process; each case is sent ``ROUNDS`` times into an empty directory and the best round
+counts. Only ratios measured in one run mean anything (the machine is shared): nothing here
+asserts a speed. The results table is printed and written to ``reports/bench-scp.json``. A
+last benchmark streams one 1 GiB instance into the reference SCP with our requestor and
+reports the SCP's peak resident memory (VmHWM).
 """
 
 from __future__ import annotations
@@ -68,20 +70,29 @@ TARGETS = ("reference", "dcmtk", "pynetdicom")
 RESULTS: list[dict[str, Any]] = []
 STREAM: dict[str, Any] = {}
 
-# Our SCP as a process: prints its port, serves until stdin closes.
+# Our SCP as a process: prints its port, serves until stdin closes. With a worker count
+# above 1 it pre-forks that many SCP processes on one socket (``serve --workers N``).
 REFERENCE_RUNNER = r"""
 import asyncio, sys
 from harness.scp import Profile, StorageSCP
+from harness.scp.workers import WorkerPool
+
+profile = Profile(max_pdu=int(sys.argv[2]), max_associations=64, idle_timeout=None)
+workers = int(sys.argv[3])
 
 async def main() -> None:
-    profile = Profile(max_pdu=int(sys.argv[2]), max_associations=64, idle_timeout=None)
     scp = StorageSCP(profile, sys.argv[1])
     port = await scp.start()
     print(port, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await scp.stop()
 
-asyncio.run(main())
+if workers > 1:
+    with WorkerPool(profile, sys.argv[1], workers=workers, trace=True) as pool:
+        print(pool.port, flush=True)
+        sys.stdin.read()
+else:
+    asyncio.run(main())
 """
 
 # pynetdicom's own storescp, with TCP_NODELAY set on every accepted socket.
@@ -208,13 +219,21 @@ def _env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}
 
 
+def reference_workers(associations: int) -> int:
+    """Our SCP runs one process for one association and, like DCMTK's ``--fork`` (a process
+    per association) for several, ``--workers``: one per association, at most two per core
+    (a worker waiting for its peer leaves its core to another)."""
+    return max(1, min(associations, 2 * (os.cpu_count() or 1)))
+
+
 @contextlib.contextmanager
 def receiver(target: str, out_dir: Path, associations: int) -> Iterator[tuple[int, int]]:
     """Start a receiver process writing into ``out_dir``; yields (port, pid)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if target == "reference":
         proc = subprocess.Popen([sys.executable, "-c", REFERENCE_RUNNER, str(out_dir),
-                                 str(MAX_PDU)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 str(MAX_PDU), str(reference_workers(associations))],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=_env())
         try:
             assert proc.stdout is not None
@@ -272,6 +291,14 @@ def _send(port: int, dirs: list[Path], timeout: float) -> float:
     return elapsed
 
 
+def _receiver_mode(target: str, associations: int) -> str:
+    if target == "dcmtk" and associations > 1:
+        return "--fork"
+    if target == "reference" and reference_workers(associations) > 1:
+        return f"--workers {reference_workers(associations)}"
+    return "single process"
+
+
 def _count_files(directory: Path) -> int:
     return sum(1 for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
 
@@ -313,8 +340,7 @@ def test_bench_receive(benchmark: Any, workloads: dict[str, Workload], target: s
         "conditions": {"associations": associations, "tcp_nodelay": True, "max_pdu": MAX_PDU,
                        "sender": "DCMTK storescu", "writes_to_disk": True,
                        "transfer_syntax": EXPLICIT_VR_LE, "cores": os.cpu_count(),
-                       "receiver_mode": ("--fork" if target == "dcmtk" and associations > 1
-                                         else "single process")},
+                       "receiver_mode": _receiver_mode(target, associations)},
         "instances": wl.instances,
         "rounds": ROUNDS,
         "duration_s": round(best, 4),
