@@ -176,3 +176,38 @@ def test_folder_workload_sent_with_sendfile_arrives_intact(
         assert got.PatientName == original.PatientName
         uids.add(got.SOPInstanceUID)
     assert len(uids) == 4
+
+
+def test_loopback_copy_into_files_writes_every_record_then_cleans_up(tmp_path: Path) -> None:
+    from harness.bench.loopback import measure_loopback
+
+    record = 70_001  # odd on purpose: records never line up with the sender's chunks
+    payload = bytes(range(256)) * 1024
+    got = measure_loopback(5 * record, 1, payload, record=record, directory=str(tmp_path))
+    assert got["errors"] == [] and got["mb_per_s"] > 0
+    assert got["bytes"] == 5 * record and got["record_bytes"] == record
+    assert list(tmp_path.iterdir()) == []  # its temporary folder is gone
+
+
+def test_files_sink_stores_one_file_per_record(tmp_path: Path) -> None:
+    import socket
+    import struct
+
+    record, count = 1000, 3
+    data = bytes(i % 251 for i in range(record * count))
+    with SinkProcess("files", directory=str(tmp_path)) as sink, \
+            socket.create_connection(("127.0.0.1", sink.port), timeout=10) as sock:
+        sock.sendall(struct.pack(">QQ", len(data), record) + data)
+        assert sock.recv(1) == b"\x01"
+    files = sorted(tmp_path.iterdir(), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    assert [p.suffix for p in files] == [".dcm"] * count
+    assert b"".join(p.read_bytes() for p in files) == data
+
+
+def test_files_sink_needs_a_folder() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "harness.bench.sink", "--mode", "files"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "--mode files needs --dir" in done.stderr

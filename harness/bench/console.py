@@ -98,6 +98,15 @@ def print_results(doc: dict[str, Any], console: Console) -> None:
                 f"  {n} assoc: {_fmt(p['mb_per_s'])} MB/s vs plain loopback copy "
                 f"{_fmt(lb['mb_per_s'])} MB/s: ratio [bold]{_fmt(lb['ratio'], 2)}[/]",
                 highlight=False)
+            files = lb.get("files") or {}
+            if files.get("skipped"):
+                console.print(f"  {n} assoc: copy into files skipped: {files['skipped']}",
+                              highlight=False)
+            elif files:
+                console.print(
+                    f"  {n} assoc: {_fmt(p['mb_per_s'])} MB/s vs plain loopback copy into one "
+                    f"file per instance {_fmt(files['mb_per_s'])} MB/s: ratio "
+                    f"[bold]{_fmt(files['ratio'], 2)}[/]", highlight=False)
         if "target_process" in p and p["target_process"].get("available"):
             tp = p["target_process"]
             console.print(f"  {n} assoc: target pid {tp['pid']} used {tp['cpu_s']} s CPU "

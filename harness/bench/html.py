@@ -72,7 +72,9 @@ def render(doc: dict[str, Any]) -> str:
                 "definition": p["compare"]["ratio_definition"]}
                for p in doc["sweep"] if "compare" in p]
     loopback = [{"associations": p["conditions"]["associations"], "ours": p["mb_per_s"],
-                 "theirs": p["loopback"]["mb_per_s"], "ratio": p["loopback"]["ratio"]}
+                 "theirs": p["loopback"]["mb_per_s"], "ratio": p["loopback"]["ratio"],
+                 "files": p["loopback"].get("files", {}).get("mb_per_s"),
+                 "files_ratio": p["loopback"].get("files", {}).get("ratio")}
                 for p in doc["sweep"] if "loopback" in p]
     process = [{"associations": p["conditions"]["associations"], **p["target_process"]}
                for p in doc["sweep"] if p.get("target_process", {}).get("available")]

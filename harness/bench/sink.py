@@ -4,8 +4,11 @@
 syntax, any asynchronous operations window asked for), answers every C-STORE with Success
 and stores nothing: the load generator's own cost shows against it. ``discard`` mode reads
 length-prefixed byte streams and acknowledges them: the denominator of the loopback ratio.
+``files`` mode (``--dir DIR``) writes each instance-sized record of such a stream to a file of
+its own (temporary name, then rename): what a plain socket-to-disk copy costs, the ceiling of
+any SCP that stores what it receives.
 
-Run as a process (``python -m harness.bench.sink --mode dicom|discard``): it prints its port
+Run as a process (``python -m harness.bench.sink --mode dicom|discard|files``): it prints its port
 on the first line and serves until its standard input closes or it gets SIGTERM.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import struct
@@ -28,6 +32,7 @@ from harness.wire.items import AsyncOpsWindow, PresentationContextAC, SubItem
 from harness.wire.pdu import AssociateRQ, ReleaseRP, associate_ac, pdu_header
 
 _HDR = struct.Struct(">BBI")
+_RECORD = struct.Struct(">QQ")  # files mode: stream length, record (instance) length
 _PDV = struct.Struct(">IBB")
 _ELEMENT = struct.Struct("<HHI")
 _LENGTH = struct.Struct(">Q")
@@ -153,6 +158,40 @@ def _discard(conn: socket.socket) -> None:
             conn.sendall(b"\x01")
 
 
+def _to_files(conn: socket.socket, directory: str) -> None:
+    """Like :func:`_discard`, but each record of the stream goes to a file of its own,
+    written as an SCP writes an instance: a temporary name, then an atomic rename."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    prefix = os.path.join(directory, f"c{conn.fileno()}-{threading.get_ident()}-")
+    with conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            head = _recv_exactly(conn, 16)
+            if head is None:
+                return
+            left, record = _RECORD.unpack(head)
+            record = max(1, record)
+            index = 0
+            while left > 0:
+                part = f"{prefix}{index}.part"
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                try:
+                    todo = min(left, record)
+                    while todo > 0:
+                        n = conn.recv_into(view, min(todo, len(buf)))
+                        if n == 0:
+                            return
+                        os.write(fd, view[:n])
+                        todo -= n
+                        left -= n
+                finally:
+                    os.close(fd)
+                os.replace(part, f"{prefix}{index}.dcm")
+                index += 1
+            conn.sendall(b"\x01")
+
+
 def _recv_exactly(conn: socket.socket, n: int) -> bytes | None:
     out = bytearray()
     while len(out) < n:
@@ -163,7 +202,8 @@ def _recv_exactly(conn: socket.socket, n: int) -> bytes | None:
     return bytes(out)
 
 
-def serve_discard(listener: socket.socket, stop: threading.Event) -> None:
+def serve_discard(listener: socket.socket, stop: threading.Event,
+                  directory: str | None = None) -> None:
     listener.settimeout(0.2)
     while not stop.is_set():
         try:
@@ -173,7 +213,10 @@ def serve_discard(listener: socket.socket, stop: threading.Event) -> None:
         except OSError:
             return
         conn.settimeout(None)
-        threading.Thread(target=_discard, args=(conn,), daemon=True).start()
+        if directory is None:
+            threading.Thread(target=_discard, args=(conn,), daemon=True).start()
+        else:
+            threading.Thread(target=_to_files, args=(conn, directory), daemon=True).start()
 
 
 async def serve_dicom(host: str, port: int, ready: asyncio.Future[int]) -> None:
@@ -202,9 +245,11 @@ def _stdin_then(action: Callable[[], object]) -> None:
 class SinkProcess:
     """A sink in a subprocess: ``with SinkProcess("dicom") as sink: sink.port``."""
 
-    def __init__(self, mode: str = "dicom", host: str = "127.0.0.1") -> None:
+    def __init__(self, mode: str = "dicom", host: str = "127.0.0.1",
+                 directory: str | None = None) -> None:
         self.mode = mode
         self.host = host
+        self.directory = directory
         self.port = 0
         self.proc: subprocess.Popen[str] | None = None
 
@@ -216,8 +261,8 @@ class SinkProcess:
     def start(self, timeout: float = 20.0) -> SinkProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "harness.bench.sink", "--mode", self.mode, "--host",
-             self.host], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True)
+             self.host, *(["--dir", self.directory] if self.directory else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         out: list[str] = []
         reader = threading.Thread(target=lambda: out.append(
             self.proc.stdout.readline() if self.proc and self.proc.stdout else ""),
@@ -254,15 +299,20 @@ class SinkProcess:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.bench.sink")
-    parser.add_argument("--mode", choices=("dicom", "discard"), default="dicom")
+    parser.add_argument("--mode", choices=("dicom", "discard", "files"), default="dicom")
+    parser.add_argument("--dir", help="where files mode writes (required for it)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.mode == "discard":
+    if args.mode == "files" and not args.dir:
+        parser.error("--mode files needs --dir")
+    if args.mode in ("discard", "files"):
         listener = socket.create_server((args.host, args.port), backlog=64)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        thread = threading.Thread(target=serve_discard, args=(listener, stop), daemon=True)
+        thread = threading.Thread(target=serve_discard,
+                                  args=(listener, stop, args.dir if args.mode == "files" else None),
+                                  daemon=True)
         thread.start()
         print(listener.getsockname()[1], flush=True)
         threading.Thread(target=_stdin_then, args=(stop.set,), daemon=True).start()

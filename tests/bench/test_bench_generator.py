@@ -167,11 +167,16 @@ def test_bench_reference_scp_vs_loopback(benchmark: Any,
             compare=["loopback"], target_pid=scp.pid)), rounds=1, iterations=1)
     assert doc["errors"] == 0
     lb = doc["loopback"]
+    files = lb["files"]
+    assert files.get("skipped") or files["errors"] == []
     benchmark.extra_info.update(mb_per_s=doc["mb_per_s"], loopback_mb_per_s=lb["mb_per_s"],
-                                ratio=lb["ratio"])
+                                ratio=lb["ratio"], files_mb_per_s=files["mb_per_s"],
+                                files_ratio=files["ratio"])
     RESULTS["reference_vs_loopback"] = {"mb_per_s": doc["mb_per_s"],
                                         "loopback_mb_per_s": lb["mb_per_s"],
                                         "ratio": lb["ratio"], "target_ratio": 0.8,
+                                        "files_mb_per_s": files["mb_per_s"],
+                                        "files_ratio": files["ratio"],
                                         "target_process": doc.get("target_process")}
 
 
