@@ -100,3 +100,35 @@ def _running(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_shared_socket_new_connections_go_to_an_idle_process(tmp_path: Path) -> None:
+    """Two SCPs on one listening socket (as pre-forked workers are): while the first holds
+    an association, the second takes the next connection."""
+    import socket as socketlib
+
+    from harness.scp import StorageSCP
+
+    async def main() -> tuple[int, int]:
+        listener = socketlib.create_server(("127.0.0.1", 0), backlog=16)
+        busy = StorageSCP(Profile(), tmp_path / "busy")
+        idle = StorageSCP(Profile(), tmp_path / "idle")
+        busy.server.config.shared_accept_backoff = 30.0  # longer than the test
+        try:
+            port = await busy.server.start(sock=listener)
+            async with association(port) as first:
+                await idle.server.start(sock=listener.dup())
+                async with association(port) as second:
+                    uid = "1.2.826.0.1.3680043.8.498.88.99.1"
+                    data = encode_dataset(make_ct(uid, rows=4, columns=4))
+                    assert status_of(await store(second, data, uid, msg_id=1)) == 0
+                    await second.release(5)
+                await first.release(5)
+            return len(busy.records), len(idle.records)
+        finally:
+            await busy.stop()
+            await idle.stop()
+            listener.close()
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, 1)
+    assert len(stored_files(tmp_path / "idle")) == 1

@@ -55,6 +55,9 @@ class AcceptorConfig:
     idle_timeout: float | None = 600.0
     enforce_max_pdu: bool = True
     abort_on_bad_pdu: bool = True  # False only to simulate an SCP that hangs (a fault)
+    # On a listening socket shared by processes: seconds per open association before a
+    # busy one accepts again, so that idle ones take new connections first.
+    shared_accept_backoff: float = 0.005
     # The switches below exist only to simulate faulty SCPs (reference SCP fault profiles).
     lenient_framing: bool = False  # ignore misframed PDVs instead of A-ABORT
     accept_unaccepted_context: bool = False  # process PDVs on contexts never accepted
@@ -358,6 +361,7 @@ class AcceptorServer:
         self.associations: set[AcceptorAssociation] = set()
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self._trace_sink = trace_sink
 
     @property
@@ -402,15 +406,45 @@ class AcceptorServer:
         share one)."""
         loop = asyncio.get_running_loop()
         if sock is not None:
-            self._server = await loop.create_server(self._protocol, sock=sock, backlog=128)
-        else:
-            self._server = await loop.create_server(self._protocol, self.host, self.port,
-                                                    reuse_address=True, backlog=128)
+            # Shared with other processes: accept one connection at a time, so that an
+            # idle process takes the next one (as DCMTK's storescp --fork gives each its own).
+            sock.setblocking(False)
+            self._accepting = loop.create_task(self._accept_shared(sock))
+            self.port = sock.getsockname()[1]
+            return self.port
+        self._server = await loop.create_server(self._protocol, self.host, self.port,
+                                                reuse_address=True, backlog=128)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         return self.port
 
+    async def _accept_shared(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            busy = len(self.associations)
+            if busy:
+                # Every process waiting on the shared socket wakes for a new connection and
+                # the first to accept it wins: a busy one comes back a little later.
+                await asyncio.sleep(self.config.shared_accept_backoff * min(busy, 8))
+            try:
+                conn, _addr = await loop.sock_accept(sock)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue
+            except OSError:
+                # Out of descriptors or the like: back off rather than spin.
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                await loop.connect_accepted_socket(self._protocol, conn)
+            except OSError:
+                conn.close()
+
     async def close(self, timeout: float = 5.0) -> None:
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+            self._accepting = None
         if self._server is not None:
             self._server.close()
         for assoc in list(self.associations):

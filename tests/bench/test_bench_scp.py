@@ -63,7 +63,7 @@ CASE_TIMEOUT = 240.0
 ROUNDS = 3  # each case is sent this many times; the best round counts (shared machine)
 
 # name -> (instances, rows, columns): ~2 KB and 512 KB instances
-WORKLOADS = {"small": (500, 32, 24), "512k": (100, 512, 512)}
+WORKLOADS = {"small": (1500, 32, 24), "512k": (300, 512, 512)}
 ASSOCIATIONS = (1, 4)
 TARGETS = ("reference", "dcmtk", "pynetdicom")
 
