@@ -87,6 +87,8 @@ def test_workers_end_with_their_owner(tmp_path: Path) -> None:
         if owner.poll() is None:
             owner.kill()
             owner.wait(5)
+        if owner.stdout is not None:
+            owner.stdout.close()
 
 
 def _running(pid: int) -> bool:
@@ -111,13 +113,14 @@ def test_shared_socket_new_connections_go_to_an_idle_process(tmp_path: Path) -> 
 
     async def main() -> tuple[int, int]:
         listener = socketlib.create_server(("127.0.0.1", 0), backlog=16)
+        shared = listener.dup()
         busy = StorageSCP(Profile(), tmp_path / "busy")
         idle = StorageSCP(Profile(), tmp_path / "idle")
         busy.server.config.shared_accept_backoff = 30.0  # longer than the test
         try:
             port = await busy.server.start(sock=listener)
             async with association(port) as first:
-                await idle.server.start(sock=listener.dup())
+                await idle.server.start(sock=shared)
                 async with association(port) as second:
                     uid = "1.2.826.0.1.3680043.8.498.88.99.1"
                     data = encode_dataset(make_ct(uid, rows=4, columns=4))
@@ -129,6 +132,7 @@ def test_shared_socket_new_connections_go_to_an_idle_process(tmp_path: Path) -> 
             await busy.stop()
             await idle.stop()
             listener.close()
+            shared.close()
 
     assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, 1)
     assert len(stored_files(tmp_path / "idle")) == 1

@@ -77,7 +77,11 @@ def _copy(per: int, connections: int, view: memoryview, host: str, record: int,
           folder: str | None) -> dict[str, Any]:
     mode = "files" if record else "discard"
     with SinkProcess(mode, host, folder) as sink:
-        start = threading.Barrier(connections + 1)
+        released: list[float] = []
+        # Timed from the barrier's release (its action runs before any party goes on), so a
+        # short copy cannot finish before the clock starts.
+        start = threading.Barrier(connections + 1,
+                                  action=lambda: released.append(time.monotonic()))
         done: list[float] = []
         errors: list[str] = []
         threads = [threading.Thread(target=_send, args=(sink.port, view, per, start, done,
@@ -86,10 +90,9 @@ def _copy(per: int, connections: int, view: memoryview, host: str, record: int,
         for t in threads:
             t.start()
         start.wait(30)
-        began = time.monotonic()
         for t in threads:
             t.join(600)
-    elapsed = (max(done) - began) if done and not errors else 0.0
+    elapsed = (max(done) - released[0]) if done and released and not errors else 0.0
     moved = per * connections
     return {"connections": connections, "bytes": moved, "chunk_bytes": len(view),
             "duration_s": round(elapsed, 4),

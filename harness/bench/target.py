@@ -70,10 +70,10 @@ class ReferenceSCP:
         found = _LISTENING.search(line or "")
         if found is None:
             err = ""
-            self.stop()
-            if self.proc.stderr is not None:
+            if self.proc.poll() is not None and self.proc.stderr is not None:
                 with contextlib.suppress(Exception):
                     err = self.proc.stderr.read()[-300:].strip()
+            self.stop()
             raise TargetError(f"the reference SCP did not start: {err or line or 'no output'}")
         self.port = int(found.group(2))
         return self
@@ -87,8 +87,10 @@ class ReferenceSCP:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
+        if proc is not None:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         if self._own_dir:
             shutil.rmtree(self.storage_dir, ignore_errors=True)
 
