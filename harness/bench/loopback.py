@@ -6,8 +6,8 @@ waits for the sink's one-byte acknowledgement. No framing, no responses per inst
 best a plain socket copy does here, so a DICOM store rate can be stated as a share of it.
 
 With ``record`` set, the sink writes every record (one instance's bytes) to a file of its own,
-temporary name then rename, as an SCP stores: a plain socket-to-disk copy, the ceiling of any
-storing SCP on this machine (disk and page cache included), measured in the same run.
+temporary name then rename, as an SCP stores: a plain socket-to-disk copy, what storing costs
+on this machine (disk and page cache included), measured in the same run.
 """
 
 from __future__ import annotations

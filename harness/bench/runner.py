@@ -379,7 +379,7 @@ class _Run:
 
     def _loopback_files(self, associations: int, merged: Merged, payload: bytes,
                         host: str) -> dict[str, Any]:
-        """The same copy into one file per instance: the ceiling of a storing SCP here."""
+        """The same copy into one file per instance: what plain storing costs here."""
         record = max(1, len(self.workload.templates[0].data()))
         total = min(max(merged.nbytes, LOOPBACK_FILES_MIN_BYTES), LOOPBACK_FILES_MAX_BYTES)
         # Same file system as the embedded SCP's storage; else the system's temporary one.

@@ -5,11 +5,11 @@ syntax, any asynchronous operations window asked for), answers every C-STORE wit
 and stores nothing: the load generator's own cost shows against it. ``discard`` mode reads
 length-prefixed byte streams and acknowledges them: the denominator of the loopback ratio.
 ``files`` mode (``--dir DIR``) writes each instance-sized record of such a stream to a file of
-its own (temporary name, then rename): what a plain socket-to-disk copy costs, the ceiling of
-any SCP that stores what it receives.
+its own (temporary name, then rename): what a plain socket-to-disk copy costs, a reference
+point for any SCP that stores what it receives.
 
-Run as a process (``python -m harness.bench.sink --mode dicom|discard|files``): it prints its port
-on the first line and serves until its standard input closes or it gets SIGTERM.
+Run as a process (``python -m harness.bench.sink --mode dicom|discard|files``): it prints its
+port on the first line and serves until its standard input closes or it gets SIGTERM.
 """
 
 from __future__ import annotations
