@@ -1,6 +1,6 @@
 """Receiving throughput of the reference SCP against DCMTK storescp and pynetdicom's storescp.
 
-Run with:
+Run with (``-k paired`` for the interleaved ratios only):
     python -m pytest tests/bench/test_bench_scp.py -m bench --benchmark-enable -s -q \
         -p no:cacheprovider
 
@@ -61,6 +61,7 @@ MAX_PDU = 16384  # what every receiver advertises (DCMTK's default)
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "bench-scp.json"
 CASE_TIMEOUT = 240.0
 ROUNDS = 3  # each case is sent this many times; the best round counts (shared machine)
+PAIRED_ROUNDS = 5  # interleaved rounds for the paired ratios (median of per-round ratios)
 
 # name -> (instances, rows, columns): ~2 KB and 512 KB instances
 WORKLOADS = {"small": (1500, 32, 24), "512k": (300, 512, 512)}
@@ -68,6 +69,7 @@ ASSOCIATIONS = (1, 4)
 TARGETS = ("reference", "dcmtk", "pynetdicom")
 
 RESULTS: list[dict[str, Any]] = []
+PAIRED: list[dict[str, Any]] = []
 STREAM: dict[str, Any] = {}
 
 # Our SCP as a process: prints its port, serves until stdin closes. With a worker count
@@ -303,6 +305,20 @@ def _count_files(directory: Path) -> int:
     return sum(1 for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
+def _wait_stored(directory: Path, instances: int) -> int:
+    """storescu has all its responses: every instance must be on disk now (a receiver that
+    answers before its file is in place gets 10 s); the number of files found."""
+    deadline = time.monotonic() + 10
+    while _count_files(directory) < instances and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _count_files(directory)
+
+
+def _empty(directory: Path) -> None:
+    for child in directory.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 @pytest.mark.parametrize("associations", ASSOCIATIONS)
 @pytest.mark.parametrize("size", list(WORKLOADS))
 @pytest.mark.parametrize("target", TARGETS)
@@ -315,17 +331,12 @@ def test_bench_receive(benchmark: Any, workloads: dict[str, Workload], target: s
 
     def fresh_directory() -> tuple[tuple[Any, ...], dict[str, Any]]:
         # untimed: every round starts from an empty directory (no overwrites)
-        for child in out_dir.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        _empty(out_dir)
         return (port, wl.split[associations], CASE_TIMEOUT), {}
 
     def one_round(port: int, dirs: list[Path], timeout: float) -> None:
         times.append(_send(port, dirs, timeout))
-        # storescu has all its responses: every instance must be on disk now
-        deadline = time.monotonic() + 10
-        while _count_files(out_dir) < wl.instances and time.monotonic() < deadline:
-            time.sleep(0.02)
-        counts.append(_count_files(out_dir))
+        counts.append(_wait_stored(out_dir, wl.instances))
 
     try:
         with receiver(target, out_dir, associations) as (port, _pid):
@@ -348,6 +359,56 @@ def test_bench_receive(benchmark: Any, workloads: dict[str, Workload], target: s
         "instances_per_s": round(wl.instances / best, 1),
         "mb_per_s": round(wl.total_bytes / best / 1e6, 2),
         "errors": 0,
+    })
+
+
+# --- the same cases, rounds interleaved across the receivers ------------------------------------
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@pytest.mark.parametrize("associations", ASSOCIATIONS)
+@pytest.mark.parametrize("size", list(WORKLOADS))
+def test_bench_receive_paired(workloads: dict[str, Workload], size: str, associations: int,
+                              request: pytest.FixtureRequest) -> None:
+    """The ratios README reports: every round sends the workload to the three receivers one
+    after the other (the order rotating), so a slow moment of the shared machine hits all
+    three alike; each ratio is the median over rounds of the per-round ratio."""
+    _skip_unless_enabled(request.config)
+    wl = workloads[size]
+    dirs = {t: Path(tempfile.mkdtemp(prefix=f"bench-paired-{t}-")) for t in TARGETS}
+    times: dict[str, list[float]] = {t: [] for t in TARGETS}
+    try:
+        with contextlib.ExitStack() as stack:
+            ports = {t: stack.enter_context(receiver(t, dirs[t], associations))[0]
+                     for t in TARGETS}
+            for rnd in range(PAIRED_ROUNDS):
+                shift = rnd % len(TARGETS)
+                for target in TARGETS[shift:] + TARGETS[:shift]:
+                    _empty(dirs[target])
+                    times[target].append(_send(ports[target], wl.split[associations],
+                                               CASE_TIMEOUT))
+                    stored = _wait_stored(dirs[target], wl.instances)
+                    assert stored == wl.instances, f"{target}: stored {stored} of {wl.instances}"
+    finally:
+        for d in dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+    def paired(theirs: str, ours: str = "reference") -> float:
+        # a rate ratio is the inverse time ratio, taken round by round
+        return round(_median([t / o for t, o in zip(times[theirs], times[ours], strict=True)]), 2)
+
+    PAIRED.append({
+        "workload": {"name": size, "instance_bytes": wl.instance_bytes},
+        "associations": associations, "instances": wl.instances, "rounds": PAIRED_ROUNDS,
+        "durations_s": {t: [round(x, 4) for x in v] for t, v in times.items()},
+        "instances_per_s": {t: round(wl.instances / _median(v), 1) for t, v in times.items()},
+        "ours_over_dcmtk": paired("dcmtk"),
+        "ours_over_pynetdicom": paired("pynetdicom"),
+        "dcmtk_over_pynetdicom": paired("pynetdicom", "dcmtk"),
+        "receiver_modes": {t: _receiver_mode(t, associations) for t in TARGETS},
     })
 
 
@@ -449,7 +510,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def test_bench_report(request: pytest.FixtureRequest) -> None:
     _skip_unless_enabled(request.config)
-    if not RESULTS and not STREAM:
+    if not RESULTS and not STREAM and not PAIRED:
         pytest.skip("no benchmark ran")
     index = {(r["target"], r["workload"]["name"], r["conditions"]["associations"]): r
              for r in RESULTS}
@@ -478,6 +539,14 @@ def test_bench_report(request: pytest.FixtureRequest) -> None:
                              f"{vs_py if vs_py is not None else '-':>16} "
                              f"{vs_dcmtk if vs_dcmtk is not None else '-':>11}")
             ratios.append(row)
+    if PAIRED:
+        lines += ["", "paired (rounds interleaved; median of per-round ratios):",
+                  f"{'workload':<8} {'assoc':>5} {'ours/pynetdicom':>16} {'ours/DCMTK':>11}"
+                  f" {'DCMTK/pynetdicom':>17}"]
+        for r in PAIRED:
+            lines.append(f"{r['workload']['name']:<8} {r['associations']:>5} "
+                         f"{r['ours_over_pynetdicom']:>16} {r['ours_over_dcmtk']:>11} "
+                         f"{r['dcmtk_over_pynetdicom']:>17}")
     if STREAM:
         lines.append(f"1 GiB streamed into the reference SCP: {STREAM['mb_per_s']} MB/s, "
                      f"peak RSS {STREAM['peak_rss_mib']} MiB (target < 150 MiB)")
@@ -490,6 +559,7 @@ def test_bench_report(request: pytest.FixtureRequest) -> None:
                     "python": platform.python_version()},
         "cases": RESULTS,
         "ratios": ratios,
+        "paired": PAIRED,
         "stream_1gib": STREAM,
     }, indent=2) + "\n", encoding="utf-8")
     assert all(r["instances"] > 0 for r in RESULTS)
