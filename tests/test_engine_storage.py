@@ -93,6 +93,23 @@ def test_backslash_uid_reads_back_whole(store: Path, instance: Dataset) -> None:
     assert inspector.find("1.2.3") == [] and inspector.find("4.5") == []
 
 
+def test_hostile_uid_reads_back_without_pydicom_warnings(store: Path,
+                                                        instance: Dataset) -> None:
+    # A lenient target stores the path-like UID a security scenario sent; reading it back
+    # must give the UID, not a screen of pydicom "Invalid value for VR UI" warnings.
+    import warnings
+
+    instance.SOPInstanceUID = "1.2.3.4.5"
+    hostile = b"../../xyz"  # as long as "1.2.3.4.5": the element lengths stay right
+    data = encode_file(instance, EXPLICIT_VR_LE).replace(b"1.2.3.4.5", hostile)
+    (store / "evil").write_bytes(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = StorageInspector(store).scan()
+    assert [(f.path.name, f.sop_instance_uid) for f in found] == [("evil", "../../xyz")]
+    assert [str(w.message) for w in caught] == []
+
+
 def test_index_follows_changes(store: Path, instance: Dataset) -> None:
     inspector = StorageInspector(store)
     assert inspector.scan() == []
