@@ -93,7 +93,7 @@ def test_backslash_uid_reads_back_whole(store: Path, instance: Dataset) -> None:
     assert inspector.find("1.2.3") == [] and inspector.find("4.5") == []
 
 
-def test_hostile_uid_reads_back_without_pydicom_warnings(store: Path,
+def test_hostile_uid_reads_back_and_compares_without_pydicom_warnings(store: Path,
                                                         instance: Dataset) -> None:
     # A lenient target stores the path-like UID a security scenario sent; reading it back
     # must give the UID, not a screen of pydicom "Invalid value for VR UI" warnings.
@@ -106,7 +106,10 @@ def test_hostile_uid_reads_back_without_pydicom_warnings(store: Path,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = StorageInspector(store).scan()
+        sent = encode_dataset(instance, EXPLICIT_VR_LE).replace(b"1.2.3.4.5", hostile)
+        problems = compare(store / "evil", sent, EXPLICIT_VR_LE)
     assert [(f.path.name, f.sop_instance_uid) for f in found] == [("evil", "../../xyz")]
+    assert problems == []
     assert [str(w.message) for w in caught] == []
 
 
