@@ -306,15 +306,21 @@ class SCPAssociation:
             # loop turn per store; only a job that has to wait continues in the worker.
             result = job()
             if asyncio.iscoroutine(result):
-                self._worker = asyncio.get_running_loop().create_task(self._work(result))
+                # The waiting job is the task itself, so that cancelling it (or the loop
+                # ending) closes its coroutine even before it started.
+                task = asyncio.get_running_loop().create_task(result)
+                task.add_done_callback(self._after_first)
+                self._worker = task
             return
         self.queue.append(job)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
-    async def _work(self, first: Coroutine[Any, Any, Any] | None = None) -> None:
-        if first is not None:
-            await first
+    def _after_first(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and (self.queue or self._release_pending):
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
         while self.queue:
             job = self.queue.popleft()
             result = job()
