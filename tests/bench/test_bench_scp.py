@@ -73,7 +73,8 @@ PAIRED: list[dict[str, Any]] = []
 STREAM: dict[str, Any] = {}
 
 # Our SCP as a process: prints its port, serves until stdin closes. With a worker count
-# above 1 it pre-forks that many SCP processes on one socket (``serve --workers N``).
+# above 1 it pre-forks that many SCP processes on one socket (``serve --workers N``). No PDU
+# trace, as ``dicom-harness serve`` runs it (the trace is for the embedded scenario target).
 REFERENCE_RUNNER = r"""
 import asyncio, sys
 from harness.scp import Profile, StorageSCP
@@ -83,14 +84,14 @@ profile = Profile(max_pdu=int(sys.argv[2]), max_associations=64, idle_timeout=No
 workers = int(sys.argv[3])
 
 async def main() -> None:
-    scp = StorageSCP(profile, sys.argv[1])
+    scp = StorageSCP(profile, sys.argv[1], trace=False)
     port = await scp.start()
     print(port, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await scp.stop()
 
 if workers > 1:
-    with WorkerPool(profile, sys.argv[1], workers=workers, trace=True) as pool:
+    with WorkerPool(profile, sys.argv[1], workers=workers, trace=False) as pool:
         print(pool.port, flush=True)
         sys.stdin.read()
 else:
