@@ -22,8 +22,7 @@ from typing import Any
 
 from harness.bench.sink import SinkProcess
 
-_LENGTH = struct.Struct(">Q")
-_RECORD = struct.Struct(">QQ")
+_RECORD = struct.Struct(">QQ")  # stream length, record length (0: no files)
 CHUNK = 1 << 20
 MAX_BYTES_PER_CONNECTION = 4 << 30
 
@@ -34,7 +33,7 @@ def _send(port: int, payload: memoryview, nbytes: int, start: threading.Barrier,
         with socket.create_connection((host, port), timeout=60) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             start.wait(30)
-            sock.sendall(_RECORD.pack(nbytes, record) if record else _LENGTH.pack(nbytes))
+            sock.sendall(_RECORD.pack(nbytes, record))
             left = nbytes
             size = len(payload)
             while left > 0:

@@ -3,7 +3,8 @@
 ``DicomSink`` accepts every association (every proposed context with its first transfer
 syntax, any asynchronous operations window asked for), answers every C-STORE with Success
 and stores nothing: the load generator's own cost shows against it. ``discard`` mode reads
-length-prefixed byte streams and acknowledges them: the denominator of the loopback ratio.
+length-prefixed byte streams, drops and acknowledges them: the denominator of the loopback
+ratio.
 ``files`` mode (``--dir DIR``) writes each instance-sized record of such a stream to a file of
 its own (temporary name, then rename): what a plain socket-to-disk copy costs, a reference
 point for any SCP that stores what it receives.
@@ -32,10 +33,9 @@ from harness.wire.items import AsyncOpsWindow, PresentationContextAC, SubItem
 from harness.wire.pdu import AssociateRQ, ReleaseRP, associate_ac, pdu_header
 
 _HDR = struct.Struct(">BBI")
-_RECORD = struct.Struct(">QQ")  # files mode: stream length, record (instance) length
+_RECORD = struct.Struct(">QQ")  # plain streams: total length, record (instance) length
 _PDV = struct.Struct(">IBB")
 _ELEMENT = struct.Struct("<HHI")
-_LENGTH = struct.Struct(">Q")
 SINK_MAX_PDU = 65536
 
 
@@ -138,57 +138,44 @@ class DicomSink(asyncio.Protocol):
         DicomSink.stores += 1
 
 
-# --- plain TCP: length-prefixed streams, read into one buffer and dropped ------------------
+# --- plain TCP: length-prefixed streams, dropped or written one file per record ----------
 
-def _discard(conn: socket.socket) -> None:
+def _receive(conn: socket.socket, directory: str | None) -> None:
+    """Read streams of (length, record length, bytes) into one buffer; with ``directory``,
+    write each record to a file of its own as an SCP writes an instance (a temporary name,
+    then an atomic rename); acknowledge each stream with one byte."""
     buf = bytearray(1 << 20)
     view = memoryview(buf)
+    prefix = os.path.join(directory, f"c{conn.fileno()}-{threading.get_ident()}-") \
+        if directory is not None else ""
+    index = 0
     with conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
-            head = _recv_exactly(conn, 8)
-            if head is None:
-                return
-            left = _LENGTH.unpack(head)[0]
-            while left > 0:
-                n = conn.recv_into(view, min(left, len(buf)))
-                if n == 0:
-                    return
-                left -= n
-            conn.sendall(b"\x01")
-
-
-def _to_files(conn: socket.socket, directory: str) -> None:
-    """Like :func:`_discard`, but each record of the stream goes to a file of its own,
-    written as an SCP writes an instance: a temporary name, then an atomic rename."""
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    prefix = os.path.join(directory, f"c{conn.fileno()}-{threading.get_ident()}-")
-    with conn:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        while True:
-            head = _recv_exactly(conn, 16)
+            head = _recv_exactly(conn, _RECORD.size)
             if head is None:
                 return
             left, record = _RECORD.unpack(head)
-            record = max(1, record)
-            index = 0
             while left > 0:
+                todo = min(left, max(1, record)) if directory is not None else left
                 part = f"{prefix}{index}.part"
-                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644) \
+                    if directory is not None else -1
                 try:
-                    todo = min(left, record)
                     while todo > 0:
                         n = conn.recv_into(view, min(todo, len(buf)))
                         if n == 0:
                             return
-                        os.write(fd, view[:n])
+                        if fd >= 0:
+                            os.write(fd, view[:n])
                         todo -= n
                         left -= n
                 finally:
-                    os.close(fd)
-                os.replace(part, f"{prefix}{index}.dcm")
-                index += 1
+                    if fd >= 0:
+                        os.close(fd)
+                if fd >= 0:
+                    os.replace(part, f"{prefix}{index}.dcm")
+                    index += 1
             conn.sendall(b"\x01")
 
 
@@ -213,10 +200,7 @@ def serve_discard(listener: socket.socket, stop: threading.Event,
         except OSError:
             return
         conn.settimeout(None)
-        if directory is None:
-            threading.Thread(target=_discard, args=(conn,), daemon=True).start()
-        else:
-            threading.Thread(target=_to_files, args=(conn, directory), daemon=True).start()
+        threading.Thread(target=_receive, args=(conn, directory), daemon=True).start()
 
 
 async def serve_dicom(host: str, port: int, ready: asyncio.Future[int]) -> None:
