@@ -403,6 +403,8 @@ class DatasetStructureChecker:
         count = 0
         tag = -1
         pixel = False
+        # One loop per VR encoding on purpose: this runs per element of every store, and a
+        # branch on the encoding inside one shared loop costs more than the repetition.
         if frame.implicit:
             unpack = _IMPLICIT_LE_HDR.unpack_from
             while n - i >= 8:
