@@ -4,11 +4,12 @@ The framer never allocates what a PDU-length field claims. A declared length abo
 ``max_length`` is reported at once (so the endpoint can abort, PS3.8 D.1) instead of waiting
 for gigabytes that may never come.
 
-Two framers with the same rules: :class:`PDUFramer` owns what it hands out (frames stay
-valid forever); :class:`ReceiveBuffer` is one reusable buffer that the socket reads into
+:class:`ReceiveBuffer` is one reusable buffer that the socket reads into
 (``asyncio.BufferedProtocol``) and hands out frames as views into it, valid only until the
-next :meth:`ReceiveBuffer.get_buffer` (copy them to keep them). It copies nothing per PDU:
-complete PDUs are used in place and only an incomplete tail is moved to the front.
+next :meth:`ReceiveBuffer.get_buffer` or :meth:`ReceiveBuffer.feed` (copy them to keep them).
+It copies nothing per PDU: complete PDUs are used in place and only an incomplete tail is
+moved to the front. :class:`PDUFramer` is the same framer for callers that keep what they
+get: its frames are copies, valid forever.
 """
 
 from __future__ import annotations
@@ -41,57 +42,6 @@ class Oversized:
     pdu_type: int
     length: int
     limit: int
-
-
-class PDUFramer:
-    """Accumulates bytes and yields complete PDU frames.
-
-    ``max_length`` bounds the PDU-length field accepted (``None`` = no bound beyond 2**32-1).
-    After :class:`Oversized` the framer stays broken: the stream has lost its framing.
-    """
-
-    __slots__ = ("_broken", "_buf", "max_length")
-
-    def __init__(self, max_length: int | None = None) -> None:
-        self._buf = bytearray()
-        self._broken = False
-        self.max_length = max_length
-
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._broken:
-            self._buf += data
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    @property
-    def pending_header(self) -> tuple[int, int] | None:
-        """The (type, length) of a PDU that has started to arrive but is not complete."""
-        if len(self._buf) >= PDU_HEADER_LEN:
-            pdu_type, _r, length = _HDR.unpack_from(self._buf, 0)
-            return pdu_type, length
-        return None
-
-    def next_frame(self) -> Frame | Oversized | None:
-        buf = self._buf
-        if self._broken or len(buf) < PDU_HEADER_LEN:
-            return None
-        pdu_type, _reserved, length = _HDR.unpack_from(buf, 0)
-        if self.max_length is not None and length > self.max_length:
-            self._broken = True
-            self._buf = bytearray()
-            return Oversized(pdu_type, length, self.max_length)
-        total = PDU_HEADER_LEN + length
-        if len(buf) < total:
-            return None
-        if len(buf) == total:
-            # Common case: hand over the buffer itself instead of copying it.
-            self._buf = bytearray()
-            return Frame(pdu_type, length, memoryview(buf))
-        data = bytes(buf[:total])
-        del buf[:total]
-        return Frame(pdu_type, length, memoryview(data))
 
 
 _MIN_READ = 1 << 16  # compact when less than this is free behind the buffered bytes
@@ -161,7 +111,9 @@ class ReceiveBuffer:
             self._start = self._end = 0
         n = len(data)
         if len(self._buf) - self._end < n:
-            self._make_room(n)
+            # At least double what is pending: a large PDU fed in small pieces must not
+            # cost a reallocation per piece.
+            self._make_room(max(n, self._end - self._start))
         self._buf[self._end:self._end + n] = data
         self._end += n
 
@@ -201,3 +153,23 @@ class ReceiveBuffer:
             return None
         self._start = start + total
         return pdu_type, length, self._view[start:start + total]
+
+
+class PDUFramer(ReceiveBuffer):
+    """Accumulates bytes and yields complete PDU frames that the caller owns.
+
+    ``max_length`` bounds the PDU-length field accepted (``None`` = no bound beyond 2**32-1).
+    After :class:`Oversized` the framer stays broken: the stream has lost its framing.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, max_length: int | None = None) -> None:
+        super().__init__(max_length, size=0)
+
+    def next_frame(self) -> Frame | Oversized | None:
+        got = self.take()
+        if isinstance(got, tuple):
+            pdu_type, length, view = got
+            return Frame(pdu_type, length, memoryview(bytes(view)))
+        return got
