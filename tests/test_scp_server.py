@@ -635,3 +635,34 @@ def test_timeouts_have_deadlines() -> None:
             with pytest.raises(PeerTimeout):
                 await req.stream.get(0.05)
     run(go())
+
+
+def test_a_finished_delayed_response_hands_over_to_one_worker_only() -> None:
+    """The worker that drains queued responses after a delayed one is started once: if a
+    job already started the next worker, the delayed task's end must not start a second
+    (two would send queued responses out of order)."""
+    import collections
+
+    from harness.scp.server import SCPAssociation
+
+    async def main() -> tuple[bool, bool]:
+        async def nothing() -> None:
+            return None
+
+        assoc = SCPAssociation.__new__(SCPAssociation)
+        first = asyncio.get_running_loop().create_task(nothing())
+        await first
+        newer = asyncio.get_running_loop().create_task(nothing())
+        assoc.queue = collections.deque([lambda: None])
+        assoc._release_pending = False
+        assoc._worker = newer  # a job already started the next worker
+        assoc._after_first(first)
+        kept = assoc._worker is newer
+        assoc._worker = first  # still the worker: its end starts the drain
+        assoc._after_first(first)
+        started = assoc._worker is not first
+        await asyncio.sleep(0)
+        await newer
+        return kept, started
+
+    assert asyncio.run(main()) == (True, True)

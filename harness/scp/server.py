@@ -317,7 +317,10 @@ class SCPAssociation:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     def _after_first(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and (self.queue or self._release_pending):
+        # Only while that task is still the worker: a job enqueued between its end and this
+        # callback may already have started the next one (two would run jobs out of order).
+        if self._worker is task and not task.cancelled() and (self.queue or
+                                                              self._release_pending):
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _work(self) -> None:
