@@ -1,9 +1,10 @@
 """The machine's loopback TCP rate for a plain copy of the same bytes, in the same run.
 
 A discard sink runs in its own process (as an SCP would); one thread per connection sends
-a length prefix and then the payload with ``sendall`` of large ``memoryview`` slices, and
-waits for the sink's one-byte acknowledgement. No framing, no responses per instance: the
-best a plain socket copy does here, so a DICOM store rate can be stated as a share of it.
+a header (stream length, record length) and then the payload with ``sendall`` of large
+``memoryview`` slices, and waits for the sink's one-byte acknowledgement. No framing, no
+responses per instance: the best a plain socket copy does here, so a DICOM store rate can be
+stated as a share of it.
 
 With ``record`` set, the sink writes every record (one instance's bytes) to a file of its own,
 temporary name then rename, as an SCP stores: a plain socket-to-disk copy, what storing costs

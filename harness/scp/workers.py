@@ -2,9 +2,10 @@
 
 One Python process runs one event loop on one core. :class:`WorkerPool` binds the listening
 socket once and forks N worker processes (POSIX only), each running a
-:class:`~harness.scp.server.StorageSCP` on that socket: the kernel gives each new connection
-to a worker waiting in accept, so concurrent associations spread over the cores, the way
-DCMTK's ``storescp --fork`` spreads them over one process per association.
+:class:`~harness.scp.server.StorageSCP` on that socket. A worker accepts one connection at a
+time and, while it has associations, waits a little before accepting again, so an idle
+worker takes the next one: concurrent associations spread over the cores, the way DCMTK's
+``storescp --fork`` spreads them over one process per association.
 
 What is per worker, not per pool: the store records and counters (so ``status_rules``
 counting stores and ``lose_every`` count per worker), the profile's ``max_associations``
@@ -64,7 +65,6 @@ class WorkerPool:
             raise RuntimeError("WorkerPool.start() forks: call it outside an event loop")
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         sock = socket.create_server((self.host, self.port), backlog=128)
-        sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
         read_end, write_end = os.pipe()
