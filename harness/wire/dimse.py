@@ -419,11 +419,6 @@ def _fast_store_rq(msg: CStoreRQ) -> bytes:
 _US3 = struct.Struct("<" + "HHIH" * 3)
 
 
-def _ui_bytes(uid: str) -> bytes:
-    raw = uid.encode("latin-1")
-    return raw + b"\x00" if len(raw) & 1 else raw
-
-
 def _fast_store_rsp(msg: CStoreRSP) -> bytes | None:
     """The usual C-STORE-RSP (both UIDs, no Message ID and no error fields) from a template;
     ``None`` for any other shape (the generic encoder writes it)."""
@@ -432,8 +427,8 @@ def _fast_store_rsp(msg: CStoreRSP) -> bytes | None:
             or msg.error_comment is not None or msg.offending_element is not None
             or msg.error_id is not None):
         return None
-    c = _ui_bytes(cuid)
-    i = _ui_bytes(iuid)
+    c = value_ui(cuid)
+    i = value_ui(iuid)
     body = b"".join((
         _H_0002, _P_I(len(c)), c,
         _US3.pack(0, 0x0100, 2, msg.command_field, 0, 0x0120, 2,
