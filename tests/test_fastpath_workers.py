@@ -136,3 +136,40 @@ def test_shared_socket_new_connections_go_to_an_idle_process(tmp_path: Path) -> 
 
     assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, 1)
     assert len(stored_files(tmp_path / "idle")) == 1
+
+
+def test_shared_socket_idle_process_wins_even_when_the_busy_one_is_waiting(
+        tmp_path: Path) -> None:
+    """A busy SCP already back in accept when a connection arrives: both processes wake,
+    and the idle one must get it every time (before, each wake-up was a coin toss)."""
+    import socket as socketlib
+
+    from harness.scp import StorageSCP
+
+    async def main() -> tuple[int, int]:
+        listener = socketlib.create_server(("127.0.0.1", 0), backlog=16)
+        shared = listener.dup()
+        busy = StorageSCP(Profile(), tmp_path / "busy")
+        idle = StorageSCP(Profile(), tmp_path / "idle")
+        busy.server.config.shared_accept_backoff = 0.05
+        try:
+            port = await busy.server.start(sock=listener)
+            async with association(port) as first:
+                await idle.server.start(sock=shared)
+                await asyncio.sleep(0.2)  # the busy one is waiting on the socket again
+                for n in range(6):
+                    async with association(port) as other:
+                        uid = f"1.2.826.0.1.3680043.8.498.88.99.{n + 2}"
+                        data = encode_dataset(make_ct(uid, rows=4, columns=4))
+                        assert status_of(await store(other, data, uid, msg_id=1)) == 0
+                        await other.release(5)
+                    await asyncio.sleep(0.1)  # the idle one is idle again
+                await first.release(5)
+            return len(busy.records), len(idle.records)
+        finally:
+            await busy.stop()
+            await idle.stop()
+            listener.close()
+            shared.close()
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, 6)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom import dcmread
 
+from harness.scp import storage
 from harness.scp.storage import IncomingFile, file_meta, leftover_parts, safe_name
 from harness.wire.constants import EXPLICIT_VR_BE, IMPLICIT_VR_LE
 from harness.wire.uid import is_valid_uid
@@ -96,3 +97,49 @@ def test_fsync_commit(tmp_path: Path) -> None:
     f = IncomingFile(tmp_path, CT, "1.2.5", IMPLICIT_VR_LE, None, fsync=True)
     f.write(b"\x00\x00")
     assert f.commit("1.2.5") == tmp_path / "1.2.5.dcm"
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(min_value=0, max_value=3 * (1 << 19)), min_size=1, max_size=8),
+       chunk=st.sampled_from([64, 4096, 1 << 20]))
+def test_written_bytes_survive_any_fragment_sizes(tmp_path_factory: pytest.TempPathFactory,
+                                                  sizes: list[int], chunk: int) -> None:
+    """Fragments smaller than, across and larger than the reused write buffer, for two files
+    open at once (each must have its own buffer), land on disk in order and intact."""
+    directory = tmp_path_factory.mktemp("frag")
+    old = storage._WRITE_CHUNK
+    storage._WRITE_CHUNK = chunk
+    storage._POOL.clear()  # buffers of another size must not be handed out
+    try:
+        files = [IncomingFile(directory, CT, f"1.2.{i}", IMPLICIT_VR_LE, None) for i in (1, 2)]
+        sent: list[bytearray] = [bytearray(), bytearray()]
+        for n, size in enumerate(sizes):
+            fragment = bytes([n % 251 + 1]) * size
+            which = n % 2
+            files[which].write(memoryview(fragment))
+            sent[which] += fragment
+        paths = [f.commit(f"1.2.{i}") for f, i in zip(files, (1, 2), strict=True)]
+    finally:
+        storage._WRITE_CHUNK = old
+        storage._POOL.clear()
+    for f, path, data in zip(files, paths, sent, strict=True):
+        assert path is not None
+        raw = path.read_bytes()
+        assert raw[f.meta_length:] == data
+        assert raw[:f.meta_length] == file_meta(CT, path.stem, IMPLICIT_VR_LE, None)
+
+
+def test_write_buffers_are_reused_not_shared(tmp_path: Path) -> None:
+    storage._POOL.clear()
+    a = IncomingFile(tmp_path, CT, "1.2.7", IMPLICIT_VR_LE, None)
+    b = IncomingFile(tmp_path, CT, "1.2.8", IMPLICIT_VR_LE, None)
+    assert a._buf is not b._buf  # open at the same time: one buffer each
+    first = a._buf
+    a.write(b"\x01\x00")
+    a.commit("1.2.7")
+    c = IncomingFile(tmp_path, CT, "1.2.9", IMPLICIT_VR_LE, None)
+    assert c._buf is first  # a finished file's buffer goes to the next one
+    b.discard()
+    c.discard()
+    assert len(storage._POOL) == 2
+    assert (tmp_path / "1.2.7.dcm").read_bytes().endswith(b"\x01\x00")

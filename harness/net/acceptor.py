@@ -55,8 +55,9 @@ class AcceptorConfig:
     idle_timeout: float | None = 600.0
     enforce_max_pdu: bool = True
     abort_on_bad_pdu: bool = True  # False only to simulate an SCP that hangs (a fault)
-    # On a listening socket shared by processes: seconds per open association before a
-    # busy one accepts again, so that idle ones take new connections first.
+    # On a listening socket shared by processes: seconds per open association that a busy
+    # one waits between seeing a pending connection and accepting it, so that idle ones
+    # take new connections first.
     shared_accept_backoff: float = 0.005
     # The switches below exist only to simulate faulty SCPs (reference SCP fault profiles).
     lenient_framing: bool = False  # ignore misframed PDVs instead of A-ABORT
@@ -422,14 +423,18 @@ class AcceptorServer:
         loop = asyncio.get_running_loop()
         while True:
             busy = len(self.associations)
-            if busy:
-                # Every process waiting on the shared socket wakes for a new connection and
-                # the first to accept it wins: a busy one comes back a little later.
-                await asyncio.sleep(self.config.shared_accept_backoff * min(busy, 8))
             try:
-                conn, _addr = await loop.sock_accept(sock)
+                if busy:
+                    # Every process waiting on the shared socket wakes for a new connection
+                    # and the first to accept it wins. A busy one waits a little after the
+                    # wake-up, so an idle one, which accepts at once, gets it.
+                    await _readable(loop, sock)
+                    await asyncio.sleep(self.config.shared_accept_backoff * min(busy, 8))
+                    conn, _addr = sock.accept()
+                else:
+                    conn, _addr = await loop.sock_accept(sock)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                continue
+                continue  # another process took it
             except OSError:
                 # Out of descriptors or the like: back off rather than spin.
                 await asyncio.sleep(0.1)
@@ -452,3 +457,18 @@ class AcceptorServer:
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), timeout)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until ``sock`` is readable (for a listening socket: a connection is pending)."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
