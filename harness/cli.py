@@ -371,7 +371,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness.scp.profile import FAULTS, Profile, ProfileError
-    from harness.scp.server import StorageSCP
+    from harness.scp.server import SERVE_KEEP_RECORDS, StorageSCP
 
     if args.list_faults:
         for name, text in sorted(FAULTS.items()):
@@ -399,7 +399,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve_workers(profile, args.storage_dir, host=args.host, port=args.port,
                              workers=args.workers)
     return asyncio.run(_serve(StorageSCP(profile, args.storage_dir, host=args.host,
-                                         port=args.port, trace=False), profile))
+                                         port=args.port, trace=False,
+                                         keep_records=SERVE_KEEP_RECORDS), profile))
 
 
 async def _serve(scp: Any, profile: Any) -> int:
@@ -418,7 +419,7 @@ async def _serve(scp: Any, profile: Any) -> int:
     await stop.wait()
     # Finished stores are already renamed into place; stopping only drops unfinished ones.
     await scp.stop()
-    print(f"dicom-harness serve: stopped after {len(scp.records)} store(s)", flush=True)
+    print(f"dicom-harness serve: stopped after {scp.stores} store(s)", flush=True)
     return EXIT_OK
 
 

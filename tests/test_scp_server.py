@@ -138,6 +138,21 @@ def test_eight_concurrent_associations() -> None:
     run(go())
 
 
+def test_kept_records_are_bounded_and_every_store_is_counted() -> None:
+    """``serve`` keeps only the latest records (memory must not grow with every store)."""
+    async def go() -> None:
+        async with running_scp(keep_records=2) as scp, association(scp.port) as req:
+            for i in range(1, 6):
+                got = await store(req, encode_dataset(make_ct(uid(500 + i))), uid(500 + i),
+                                  msg_id=i)
+                assert status_of(got) == 0
+            assert isinstance(await req.release(), ReleaseRP)
+            assert scp.stores == 5
+            assert [r.message_id for r in scp.records] == [4, 5]
+            assert len(only_files(scp.storage_dir)) == 5
+    run(go())
+
+
 def test_max_associations_rejects_transient_local_limit() -> None:
     async def go() -> None:
         async with running_scp(Profile(max_associations=2)) as scp:

@@ -47,6 +47,8 @@ from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, AssociateRQ
 from harness.wire.uid import is_valid_uid
 
 LOG = logging.getLogger("harness.scp")
+# Store records a long-running ``serve`` keeps (the latest ones); the log has every store.
+SERVE_KEEP_RECORDS = 1000
 
 SOP_CLASS_TAG = 0x00080016
 SOP_INSTANCE_TAG = 0x00080018
@@ -435,7 +437,8 @@ class StorageSCP:
 
     def __init__(self, profile: Profile | None = None, storage_dir: str | Path | None = None,
                  *, host: str = "127.0.0.1", port: int = 0,
-                 store_handler: StoreHandler | None = None, trace: bool = True) -> None:
+                 store_handler: StoreHandler | None = None, trace: bool = True,
+                 keep_records: int | None = None) -> None:
         self.profile = profile or Profile()
         self._own_dir = storage_dir is None
         self.storage_dir = Path(storage_dir) if storage_dir is not None else Path(
@@ -443,7 +446,10 @@ class StorageSCP:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.store_handler = store_handler
         self.host = host
-        self.records: list[StoreRecord] = []
+        # The latest ``keep_records`` stores (all when None): a long-running ``serve``
+        # must not grow with every store. ``stores`` counts them all.
+        self.records: collections.deque[StoreRecord] = collections.deque(maxlen=keep_records)
+        self.stores = 0
         self.on_store: Callable[[StoreRecord], None] | None = None
         self.store_count = 0
         p = self.profile
@@ -533,6 +539,7 @@ class StorageSCP:
                           req.AffectedSOPInstanceUID, rsp.Status or 0, path,
                           req.file.received if req.file is not None else 0, rsp.ErrorComment)
         self.records.append(rec)
+        self.stores += 1
         LOG.info("store assoc=%d id=%d %s status=0x%04X %s", assoc_id, req.MessageID,
                  req.AffectedSOPInstanceUID, rec.status, path.name if path else "(not stored)")
         if self.on_store is not None:

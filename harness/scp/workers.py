@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.scp.profile import Profile
-from harness.scp.server import StorageSCP
+from harness.scp.server import SERVE_KEEP_RECORDS, StorageSCP
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -151,7 +151,7 @@ def _worker(sock: socket.socket, report_fd: int, lifeline: int, profile: Profile
 
 async def _serve_one(sock: socket.socket, lifeline: int, profile: Profile, storage_dir: Path,
                      trace: bool) -> int:  # pragma: no cover - runs in a forked child
-    scp = StorageSCP(profile, storage_dir, trace=trace)
+    scp = StorageSCP(profile, storage_dir, trace=trace, keep_records=SERVE_KEEP_RECORDS)
     await scp.server.start(sock=sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,7 +161,7 @@ async def _serve_one(sock: socket.socket, lifeline: int, profile: Profile, stora
     await stop.wait()
     loop.remove_reader(lifeline)
     await scp.stop()
-    return len(scp.records)
+    return scp.stores
 
 
 def serve_workers(profile: Profile, storage_dir: Path, *, host: str, port: int,
