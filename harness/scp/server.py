@@ -446,9 +446,10 @@ class StorageSCP:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.store_handler = store_handler
         self.host = host
-        # The latest ``keep_records`` stores (all when None): a long-running ``serve``
-        # must not grow with every store. ``stores`` counts them all.
-        self.records: collections.deque[StoreRecord] = collections.deque(maxlen=keep_records)
+        # At least the latest ``keep_records`` stores, at most twice as many (all when None):
+        # a long-running ``serve`` must not grow with every store. ``stores`` counts them all.
+        self.records: list[StoreRecord] = []
+        self.keep_records = keep_records
         self.stores = 0
         self.on_store: Callable[[StoreRecord], None] | None = None
         self.store_count = 0
@@ -540,6 +541,9 @@ class StorageSCP:
                           req.file.received if req.file is not None else 0, rsp.ErrorComment)
         self.records.append(rec)
         self.stores += 1
+        keep = self.keep_records
+        if keep is not None and len(self.records) >= 2 * keep + 1:
+            del self.records[:len(self.records) - keep]  # trimmed now and then: amortised O(1)
         LOG.info("store assoc=%d id=%d %s status=0x%04X %s", assoc_id, req.MessageID,
                  req.AffectedSOPInstanceUID, rec.status, path.name if path else "(not stored)")
         if self.on_store is not None:

@@ -1,6 +1,7 @@
 """Receiving throughput of the reference SCP against DCMTK storescp and pynetdicom's storescp.
 
-Run with (``-k paired`` for the interleaved ratios only):
+Run with (``-k paired`` for the interleaved ratios only, ``-k steady`` for the long 512 KB
+runs over 4 associations; add ``or report`` to write the JSON):
     python -m pytest tests/bench/test_bench_scp.py -m bench --benchmark-enable -s -q \
         -p no:cacheprovider
 
@@ -67,9 +68,16 @@ PAIRED_ROUNDS = 5  # interleaved rounds for the paired ratios (median of per-rou
 WORKLOADS = {"small": (1500, 32, 24), "512k": (300, 512, 512)}
 ASSOCIATIONS = (1, 4)
 TARGETS = ("reference", "dcmtk", "pynetdicom")
+# The steady-state case: 512 KB over 4 associations, four times the instances, so that every
+# run lasts about a second and start-up (four storescu processes, four associations) weighs
+# less; pynetdicom is left out (it would take minutes per round).
+STEADY_WORKLOAD = (1200, 512, 512)
+STEADY_ASSOCIATIONS = 4
+STEADY_TARGETS = ("reference", "dcmtk")
 
 RESULTS: list[dict[str, Any]] = []
 PAIRED: list[dict[str, Any]] = []
+STEADY: list[dict[str, Any]] = []
 STREAM: dict[str, Any] = {}
 
 # Our SCP as a process: prints its port, serves until stdin closes. With a worker count
@@ -157,31 +165,43 @@ class Workload:
     split: dict[int, list[Path]] = field(default_factory=dict)  # associations -> directories
 
 
+def _make_workload(root: Path, name: str, count: int, rows: int, columns: int,
+                   associations: tuple[int, ...] = ASSOCIATIONS) -> Workload:
+    """``count`` instances written once, hard-linked into one directory per association."""
+    total = 0
+    wl = Workload(name, root, count, 0, 0)
+    for assoc in associations:
+        dirs = [root / f"a{assoc}" / f"part{i}" for i in range(assoc)]
+        for d in dirs:
+            d.mkdir(parents=True)
+        wl.split[assoc] = dirs
+    for i in range(count):
+        ds = _instance(f"1.2.826.0.1.3680043.8.498.{500 + len(name)}.{i + 1}", rows, columns)
+        first = wl.split[associations[0]][0] / f"i{i:05d}.dcm"
+        ds.save_as(first, enforce_file_format=True)
+        total += first.stat().st_size
+        for assoc in associations[1:]:
+            os.link(first, wl.split[assoc][i % assoc] / first.name)
+    wl.total_bytes = total
+    wl.instance_bytes = total // count
+    return wl
+
+
 @pytest.fixture(scope="module")
 def workloads(tmp_path_factory: pytest.TempPathFactory,
               request: pytest.FixtureRequest) -> dict[str, Workload]:
     _skip_unless_enabled(request.config)
-    out: dict[str, Workload] = {}
-    for name, (count, rows, columns) in WORKLOADS.items():
-        root = tmp_path_factory.mktemp(f"workload-{name}")
-        total = 0
-        wl = Workload(name, root, count, 0, 0)
-        for assoc in ASSOCIATIONS:
-            dirs = [root / f"a{assoc}" / f"part{i}" for i in range(assoc)]
-            for d in dirs:
-                d.mkdir(parents=True)
-            wl.split[assoc] = dirs
-        for i in range(count):
-            ds = _instance(f"1.2.826.0.1.3680043.8.498.{500 + len(name)}.{i + 1}", rows, columns)
-            first = wl.split[1][0] / f"i{i:05d}.dcm"
-            ds.save_as(first, enforce_file_format=True)
-            total += first.stat().st_size
-            for assoc in ASSOCIATIONS[1:]:
-                os.link(first, wl.split[assoc][i % assoc] / first.name)
-        wl.total_bytes = total
-        wl.instance_bytes = total // count
-        out[name] = wl
-    return out
+    return {name: _make_workload(tmp_path_factory.mktemp(f"workload-{name}"), name, *spec)
+            for name, spec in WORKLOADS.items()}
+
+
+@pytest.fixture(scope="module")
+def steady_workload(tmp_path_factory: pytest.TempPathFactory,
+                    request: pytest.FixtureRequest) -> Workload:
+    _skip_unless_enabled(request.config)
+    count, rows, columns = STEADY_WORKLOAD
+    return _make_workload(tmp_path_factory.mktemp("workload-steady"), "512k-steady", count,
+                          rows, columns, (STEADY_ASSOCIATIONS,))
 
 
 # --- receivers --------------------------------------------------------------------------------
@@ -365,6 +385,35 @@ def test_bench_receive(benchmark: Any, workloads: dict[str, Workload], target: s
 
 # --- the same cases, rounds interleaved across the receivers ------------------------------------
 
+def _paired_times(wl: Workload, associations: int,
+                  targets: tuple[str, ...]) -> dict[str, list[float]]:
+    """Send ``wl`` ``PAIRED_ROUNDS`` times to each target, rounds interleaved (the order
+    rotating); every stored instance is counted. Returns the wall times per target."""
+    dirs = {t: Path(tempfile.mkdtemp(prefix=f"bench-paired-{t}-")) for t in targets}
+    times: dict[str, list[float]] = {t: [] for t in targets}
+    try:
+        with contextlib.ExitStack() as stack:
+            ports = {t: stack.enter_context(receiver(t, dirs[t], associations))[0]
+                     for t in targets}
+            for rnd in range(PAIRED_ROUNDS):
+                shift = rnd % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    _empty(dirs[target])
+                    times[target].append(_send(ports[target], wl.split[associations],
+                                               CASE_TIMEOUT))
+                    stored = _wait_stored(dirs[target], wl.instances)
+                    assert stored == wl.instances, f"{target}: stored {stored} of {wl.instances}"
+    finally:
+        for d in dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+    return times
+
+
+def _paired_ratio(times: dict[str, list[float]], theirs: str, ours: str = "reference") -> float:
+    """Our rate over theirs: the inverse time ratio, taken round by round, median."""
+    return round(_median([t / o for t, o in zip(times[theirs], times[ours], strict=True)]), 2)
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -380,26 +429,10 @@ def test_bench_receive_paired(workloads: dict[str, Workload], size: str, associa
     three alike; each ratio is the median over rounds of the per-round ratio."""
     _skip_unless_enabled(request.config)
     wl = workloads[size]
-    dirs = {t: Path(tempfile.mkdtemp(prefix=f"bench-paired-{t}-")) for t in TARGETS}
-    times: dict[str, list[float]] = {t: [] for t in TARGETS}
-    try:
-        with contextlib.ExitStack() as stack:
-            ports = {t: stack.enter_context(receiver(t, dirs[t], associations))[0]
-                     for t in TARGETS}
-            for rnd in range(PAIRED_ROUNDS):
-                shift = rnd % len(TARGETS)
-                for target in TARGETS[shift:] + TARGETS[:shift]:
-                    _empty(dirs[target])
-                    times[target].append(_send(ports[target], wl.split[associations],
-                                               CASE_TIMEOUT))
-                    stored = _wait_stored(dirs[target], wl.instances)
-                    assert stored == wl.instances, f"{target}: stored {stored} of {wl.instances}"
-    finally:
-        for d in dirs.values():
-            shutil.rmtree(d, ignore_errors=True)
+    times = _paired_times(wl, associations, TARGETS)
+
     def paired(theirs: str, ours: str = "reference") -> float:
-        # a rate ratio is the inverse time ratio, taken round by round
-        return round(_median([t / o for t, o in zip(times[theirs], times[ours], strict=True)]), 2)
+        return _paired_ratio(times, theirs, ours)
 
     PAIRED.append({
         "workload": {"name": size, "instance_bytes": wl.instance_bytes},
@@ -411,6 +444,23 @@ def test_bench_receive_paired(workloads: dict[str, Workload], size: str, associa
         "dcmtk_over_pynetdicom": paired("pynetdicom", "dcmtk"),
         "receiver_modes": {t: _receiver_mode(t, associations) for t in TARGETS},
     })
+
+
+def test_bench_receive_steady(steady_workload: Workload, request: pytest.FixtureRequest) -> None:
+    """512 KB over 4 associations in runs long enough for the steady state: reference SCP
+    against DCMTK's storescp, paired as above."""
+    _skip_unless_enabled(request.config)
+    wl = steady_workload
+    times = _paired_times(wl, STEADY_ASSOCIATIONS, STEADY_TARGETS)
+    STEADY.append({
+        "workload": {"name": wl.name, "instance_bytes": wl.instance_bytes},
+        "associations": STEADY_ASSOCIATIONS, "instances": wl.instances, "rounds": PAIRED_ROUNDS,
+        "durations_s": {t: [round(x, 4) for x in v] for t, v in times.items()},
+        "instances_per_s": {t: round(wl.instances / _median(v), 1) for t, v in times.items()},
+        "ours_over_dcmtk": _paired_ratio(times, "dcmtk"),
+        "receiver_modes": {t: _receiver_mode(t, STEADY_ASSOCIATIONS) for t in STEADY_TARGETS},
+    })
+    assert all(len(v) == PAIRED_ROUNDS for v in times.values())
 
 
 # --- one 1 GiB instance, streamed ----------------------------------------------------------------
@@ -511,7 +561,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def test_bench_report(request: pytest.FixtureRequest) -> None:
     _skip_unless_enabled(request.config)
-    if not RESULTS and not STREAM and not PAIRED:
+    if not RESULTS and not STREAM and not PAIRED and not STEADY:
         pytest.skip("no benchmark ran")
     index = {(r["target"], r["workload"]["name"], r["conditions"]["associations"]): r
              for r in RESULTS}
@@ -548,6 +598,9 @@ def test_bench_report(request: pytest.FixtureRequest) -> None:
             lines.append(f"{r['workload']['name']:<8} {r['associations']:>5} "
                          f"{r['ours_over_pynetdicom']:>16} {r['ours_over_dcmtk']:>11} "
                          f"{r['dcmtk_over_pynetdicom']:>17}")
+    for r in STEADY:
+        lines.append(f"steady state ({r['instances']} x {r['workload']['name']}, "
+                     f"{r['associations']} associations): ours/DCMTK {r['ours_over_dcmtk']}")
     if STREAM:
         lines.append(f"1 GiB streamed into the reference SCP: {STREAM['mb_per_s']} MB/s, "
                      f"peak RSS {STREAM['peak_rss_mib']} MiB (target < 150 MiB)")
@@ -561,6 +614,7 @@ def test_bench_report(request: pytest.FixtureRequest) -> None:
         "cases": RESULTS,
         "ratios": ratios,
         "paired": PAIRED,
+        "steady": STEADY,
         "stream_1gib": STREAM,
     }, indent=2) + "\n", encoding="utf-8")
     assert all(r["instances"] > 0 for r in RESULTS)
