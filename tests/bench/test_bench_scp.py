@@ -177,7 +177,7 @@ def _make_workload(root: Path, name: str, count: int, rows: int, columns: int,
         wl.split[assoc] = dirs
     for i in range(count):
         ds = _instance(f"1.2.826.0.1.3680043.8.498.{500 + len(name)}.{i + 1}", rows, columns)
-        first = wl.split[associations[0]][0] / f"i{i:05d}.dcm"
+        first = wl.split[associations[0]][i % associations[0]] / f"i{i:05d}.dcm"
         ds.save_as(first, enforce_file_format=True)
         total += first.stat().st_size
         for assoc in associations[1:]:
