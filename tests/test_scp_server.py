@@ -395,6 +395,7 @@ def test_duplicate_message_id_while_outstanding_is_0210() -> None:
             assert second.command.elements[0x1000] == b
             # answered, so no longer outstanding: the same ID is fine again
             assert status_of(await store(req, encode_dataset(make_ct(b)), b, msg_id=5)) == 0
+            assert isinstance(await req.release(), ReleaseRP)
             assert only_files(scp.storage_dir) == sorted([f"{a}.dcm", f"{b}.dcm"])
             assert leftover_parts(scp.storage_dir) == []
     run(go())
@@ -554,6 +555,7 @@ def test_file_appears_only_when_complete() -> None:
             assert not (scp.storage_dir / f"{u}.dcm").exists()
             req.conn.send_pdu(PDataTF([PDV(1, 0x02, data[len(data) // 2:])]))
             assert status_of(await req.recv_message(3.0)) == 0
+            assert isinstance(await req.release(), ReleaseRP)
             assert only_files(scp.storage_dir) == [f"{u}.dcm"]
             assert (scp.storage_dir / f"{u}.dcm").read_bytes().endswith(data)
     run(go())
@@ -623,6 +625,41 @@ def test_abort_right_behind_a_complete_data_set_leaves_no_partial_file() -> None
     run(go())
 
 
+@pytest.mark.parametrize("end", ["release", "abort"])
+def test_next_temporary_file_is_opened_ahead_and_never_left(end: str) -> None:
+    """After a stored instance the association opens its next store's temporary file while
+    the peer reads the response: one empty hidden file, used by that store, gone before
+    A-RELEASE-RP (or once the association ends otherwise). A failed store gets none."""
+    async def go() -> None:
+        async with running_scp() as scp:
+            req, answer = await associate(scp.port)
+            assert isinstance(answer, AssociateAC)
+            bad = uid(91)
+            got = await store(req, encode_dataset(make_ct(uid(90))), bad, msg_id=1)
+            assert status_of(got) == 0xA900  # data set UID differs: not stored
+            assert leftover_parts(scp.storage_dir) == []
+            for n in (2, 3):
+                u = uid(90 + n)
+                assert status_of(await store(req, encode_dataset(make_ct(u)), u,
+                                             msg_id=n)) == 0
+                [spare] = leftover_parts(scp.storage_dir)
+                assert spare.stat().st_size == 0
+            assert only_files(scp.storage_dir) == sorted(
+                [spare.name, f"{uid(92)}.dcm", f"{uid(93)}.dcm"])
+            if end == "release":
+                assert isinstance(await req.release(), ReleaseRP)
+            else:
+                req.abort()
+                for _ in range(50):  # the SCP drops it on the loop turn that sees the abort
+                    if not leftover_parts(scp.storage_dir):
+                        break
+                    await asyncio.sleep(0.02)
+            assert leftover_parts(scp.storage_dir) == []
+            assert only_files(scp.storage_dir) == sorted([f"{uid(92)}.dcm", f"{uid(93)}.dcm"])
+            req.close()
+    run(go())
+
+
 def test_duplicate_instance_policies() -> None:
     async def go() -> None:
         for policy, kept in (("overwrite", "Second"), ("keep-first", "First")):
@@ -633,6 +670,7 @@ def test_duplicate_instance_policies() -> None:
                     got = await store(req, encode_dataset(make_ct(u, patient=name)), u,
                                       msg_id=i + 1)
                     assert status_of(got) == 0
+                assert isinstance(await req.release(), ReleaseRP)
                 [path] = stored_files(scp.storage_dir)
                 assert str(read_stored(path).PatientName) == kept
     run(go())

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Coroutine
@@ -31,7 +32,7 @@ from harness.scp.service import (
     StorageServiceClass,
     StoreHandler,
 )
-from harness.scp.storage import IncomingFile, safe_name
+from harness.scp.storage import IncomingFile, drop_part, open_part, safe_name
 from harness.wire.constants import NO_DATA_SET, CommandField
 from harness.wire.dataset_check import DatasetStructureChecker
 from harness.wire.dimse import (
@@ -118,6 +119,10 @@ class SCPAssociation:
         self.queue: collections.deque[Callable[[], Any]] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._release_pending = False
+        # A temporary file opened ahead for the next store (see _respond_now); none once
+        # the peer asked to release.
+        self._spare: tuple[int, str] | None = None
+        self._releasing = False
         # Every temporary file not yet answered: queued responses are dropped when the
         # association ends, and their files must not outlive it.
         self.files: set[IncomingFile] = set()
@@ -227,9 +232,10 @@ class SCPAssociation:
             return
         incoming = _Incoming(req, context)
         if req.precheck is None:
+            spare, self._spare = self._spare, None
             req.file = IncomingFile(self.scp.storage_dir, sop_class, sop_instance, ts,
                                     self.net.rq.calling_ae_title if self.net.rq else None,
-                                    fsync=p.fsync)
+                                    fsync=p.fsync, part=spare)
             self.files.add(req.file)
             incoming.checker = DatasetStructureChecker(ts, capture=CAPTURED)
         self.current = incoming
@@ -274,6 +280,10 @@ class SCPAssociation:
         self._enqueue(lambda: self._respond(req, ctx))
 
     def on_release(self, assoc: AcceptorAssociation) -> bool:
+        # No store follows: the spare goes before A-RELEASE-RP, so a peer that looks at the
+        # directory once released sees only what was stored.
+        self._releasing = True
+        self._drop_spare()
         if self.profile.has("ignore_release"):
             return False
         if self.profile.has("release_drops_responses"):
@@ -285,6 +295,11 @@ class SCPAssociation:
             self._release_pending = True  # answer outstanding requests first (PS3.8 AR-7)
             return False
         return True
+
+    def _drop_spare(self) -> None:
+        if self._spare is not None:
+            drop_part(self._spare)
+            self._spare = None
 
     def on_end(self, assoc: AcceptorAssociation, how: str) -> None:
         cur, self.current = self.current, None
@@ -298,6 +313,7 @@ class SCPAssociation:
                 pending.discard()  # complete but never answered: its job is dropped below
         self.files.clear()
         self.queue.clear()
+        self._drop_spare()
         if assoc.rq is not None:
             LOG.info("association %d ended: %s", assoc.assoc_id, how)
 
@@ -380,6 +396,13 @@ class SCPAssociation:
         self.answered_now.add(req.MessageID)
         if rsp is not None:
             self.scp.record(net.assoc_id, req, rsp)
+        if self._spare is None and req.file is not None and req.file.final_path is not None \
+                and net.ended is None and not self._releasing:
+            # Stored, and the response is on its way: while the peer reads it and sends its
+            # next request, open that request's temporary file (off the store's critical
+            # path). An association keeps at most this one; on_end removes it.
+            with contextlib.suppress(OSError):  # the next store then opens its own (or fails)
+                self._spare = open_part(os.fspath(self.scp.storage_dir))
 
     # sending -----------------------------------------------------------------------------
     def send_store_response(self, rsp: CStoreResponse, context_id: int) -> None:

@@ -114,6 +114,20 @@ def _give_back(buf: bytearray) -> None:
         _POOL.append(buf)
 
 
+def open_part(directory: str) -> tuple[int, str]:
+    """Create a new, empty temporary file in ``directory``: (descriptor, path)."""
+    path = os.path.join(directory, f"{_PART_PREFIX}{next(_PART_COUNTER)}{PART_SUFFIX}")
+    return os.open(path, _OPEN_FLAGS, 0o644), path
+
+
+def drop_part(part: tuple[int, str]) -> None:
+    """Close and remove a temporary file from :func:`open_part` that was never used."""
+    with contextlib.suppress(OSError):
+        os.close(part[0])
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(part[1])
+
+
 class IncomingFile:
     """One data set being received into ``directory``.
 
@@ -126,16 +140,17 @@ class IncomingFile:
                  "fsync", "meta_length", "received")
 
     def __init__(self, directory: Path, sop_class: str, sop_instance: str, transfer_syntax: str,
-                 source_ae: str | None, *, fsync: bool = False) -> None:
+                 source_ae: str | None, *, fsync: bool = False,
+                 part: tuple[int, str] | None = None) -> None:
+        """``part``: a temporary file from :func:`open_part` in ``directory`` to use (opened
+        ahead, while the association had nothing else to do); it is this file's from now on."""
         self.directory = directory
         # Plain strings on the per-store path: Path objects cost more than the syscalls.
         self._dir = os.fspath(directory)
-        self._part = os.path.join(self._dir,
-                                  f"{_PART_PREFIX}{next(_PART_COUNTER)}{PART_SUFFIX}")
         self.final_path: Path | None = None
         self.fsync = fsync
         self.received = 0
-        self._fd = os.open(self._part, _OPEN_FLAGS, 0o644)
+        self._fd, self._part = part if part is not None else open_part(self._dir)
         self._buf: bytearray | None = _take_buffer()
         self._view = memoryview(self._buf)
         self._pos = 0
