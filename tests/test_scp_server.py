@@ -660,6 +660,46 @@ def test_next_temporary_file_is_opened_ahead_and_never_left(end: str) -> None:
     run(go())
 
 
+def test_storage_failures_are_a700_and_the_association_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A storage directory that fails (gone, disk full) gives Refused: Out of Resources with
+    a comment that does not reveal the path, leaves nothing, and the next store works."""
+    import errno
+    import shutil
+
+    from harness.scp.storage import IncomingFile
+
+    real_write = IncomingFile.write
+
+    def full(self: IncomingFile, fragment: Any) -> None:
+        if self.received + len(fragment) > 1000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, fragment)
+
+    async def go() -> None:
+        async with running_scp() as scp, association(scp.port) as req:
+            shutil.rmtree(scp.storage_dir)
+            got = await store(req, encode_dataset(make_ct(uid(95))), uid(95), msg_id=1)
+            assert status_of(got) == 0xA700
+            assert isinstance(got, DimseMessage)
+            comment = str(got.command.elements.get(0x0902))
+            assert "No such file" in comment
+            assert str(scp.storage_dir) not in comment
+            scp.storage_dir.mkdir()
+            monkeypatch.setattr(IncomingFile, "write", full)
+            big = encode_dataset(make_ct(uid(96), rows=64, columns=64))
+            got = await store(req, big, uid(96), msg_id=2)
+            assert status_of(got) == 0xA700
+            assert isinstance(got, DimseMessage)
+            assert "No space left" in str(got.command.elements[0x0902])
+            assert stored_files(scp.storage_dir) == []
+            monkeypatch.setattr(IncomingFile, "write", real_write)
+            assert status_of(await store(req, big, uid(96), msg_id=3)) == 0
+            assert isinstance(await req.release(), ReleaseRP)
+            assert only_files(scp.storage_dir) == [f"{uid(96)}.dcm"]
+    run(go())
+
+
 def test_duplicate_instance_policies() -> None:
     async def go() -> None:
         for policy, kept in (("overwrite", "Second"), ("keep-first", "First")):

@@ -26,6 +26,7 @@ from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
 from harness.scp.service import (
     STATUS_CANNOT_DECODE,
+    STATUS_OUT_OF_RESOURCES,
     CStoreRequest,
     CStoreResponse,
     PresentationContext,
@@ -233,11 +234,15 @@ class SCPAssociation:
         incoming = _Incoming(req, context)
         if req.precheck is None:
             spare, self._spare = self._spare, None
-            req.file = IncomingFile(self.scp.storage_dir, sop_class, sop_instance, ts,
-                                    self.net.rq.calling_ae_title if self.net.rq else None,
-                                    fsync=p.fsync, part=spare)
-            self.files.add(req.file)
-            incoming.checker = DatasetStructureChecker(ts, capture=CAPTURED)
+            try:
+                req.file = IncomingFile(self.scp.storage_dir, sop_class, sop_instance, ts,
+                                        self.net.rq.calling_ae_title if self.net.rq else None,
+                                        fsync=p.fsync, part=spare)
+            except OSError as exc:  # the data set is read and dropped; the peer gets A700H
+                _cannot_store(req, exc)
+            else:
+                self.files.add(req.file)
+                incoming.checker = DatasetStructureChecker(ts, capture=CAPTURED)
         self.current = incoming
 
     def on_data(self, assoc: AcceptorAssociation, context_id: int, fragment: memoryview,
@@ -248,7 +253,14 @@ class SCPAssociation:
         cur.fragments += 1
         req = cur.req
         if req.file is not None:
-            req.file.write(fragment)
+            try:
+                req.file.write(fragment)
+            except OSError as exc:  # disk full and the like: the rest is read and dropped
+                req.file.discard()
+                self.files.discard(req.file)
+                req.file = None
+                cur.checker = None
+                _cannot_store(req, exc)
             if cur.checker is not None:
                 cur.checker.feed(fragment)
         if last and not len(fragment) and self.profile.has("reject_empty_pdv"):
@@ -434,6 +446,12 @@ class SCPAssociation:
             net.conn.send_pdu(_single_pdu(context_id, command))
         else:
             net.send_message_nowait(context_id, command)
+
+
+def _cannot_store(req: CStoreRequest, exc: OSError) -> None:
+    """The storage directory failed us: Refused, Out of Resources (PS3.4 B.2.3)."""
+    LOG.error("cannot store %s: %s", req.AffectedSOPInstanceUID, exc)
+    req.precheck = (STATUS_OUT_OF_RESOURCES, _short(f"cannot store: {exc.strerror or exc}"))
 
 
 def _single_pdu(context_id: int, command: bytes) -> Any:
