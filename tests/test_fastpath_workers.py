@@ -104,9 +104,15 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_shared_socket_new_connections_go_to_an_idle_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("backoff", "settle", "connections"), [
+    (30.0, 0.0, 1),  # the busy one is still backing off when the connection comes
+    (0.05, 0.2, 6),  # it is back waiting on the socket: both wake, the idle one must win
+])
+def test_shared_socket_new_connections_go_to_an_idle_process(
+        tmp_path: Path, backoff: float, settle: float, connections: int) -> None:
     """Two SCPs on one listening socket (as pre-forked workers are): while the first holds
-    an association, the second takes the next connection."""
+    an association, the second takes every next connection (before, when both were waiting,
+    each wake-up was a coin toss)."""
     import socket as socketlib
 
     from harness.scp import StorageSCP
@@ -116,50 +122,15 @@ def test_shared_socket_new_connections_go_to_an_idle_process(tmp_path: Path) -> 
         shared = listener.dup()
         busy = StorageSCP(Profile(), tmp_path / "busy")
         idle = StorageSCP(Profile(), tmp_path / "idle")
-        busy.server.config.shared_accept_backoff = 30.0  # longer than the test
+        busy.server.config.shared_accept_backoff = backoff
         try:
             port = await busy.server.start(sock=listener)
             async with association(port) as first:
                 await idle.server.start(sock=shared)
-                async with association(port) as second:
-                    uid = "1.2.826.0.1.3680043.8.498.88.99.1"
-                    data = encode_dataset(make_ct(uid, rows=4, columns=4))
-                    assert status_of(await store(second, data, uid, msg_id=1)) == 0
-                    await second.release(5)
-                await first.release(5)
-            return len(busy.records), len(idle.records)
-        finally:
-            await busy.stop()
-            await idle.stop()
-            listener.close()
-            shared.close()
-
-    assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, 1)
-    assert len(stored_files(tmp_path / "idle")) == 1
-
-
-def test_shared_socket_idle_process_wins_even_when_the_busy_one_is_waiting(
-        tmp_path: Path) -> None:
-    """A busy SCP already back in accept when a connection arrives: both processes wake,
-    and the idle one must get it every time (before, each wake-up was a coin toss)."""
-    import socket as socketlib
-
-    from harness.scp import StorageSCP
-
-    async def main() -> tuple[int, int]:
-        listener = socketlib.create_server(("127.0.0.1", 0), backlog=16)
-        shared = listener.dup()
-        busy = StorageSCP(Profile(), tmp_path / "busy")
-        idle = StorageSCP(Profile(), tmp_path / "idle")
-        busy.server.config.shared_accept_backoff = 0.05
-        try:
-            port = await busy.server.start(sock=listener)
-            async with association(port) as first:
-                await idle.server.start(sock=shared)
-                await asyncio.sleep(0.2)  # the busy one is waiting on the socket again
-                for n in range(6):
+                await asyncio.sleep(settle)
+                for n in range(connections):
                     async with association(port) as other:
-                        uid = f"1.2.826.0.1.3680043.8.498.88.99.{n + 2}"
+                        uid = f"1.2.826.0.1.3680043.8.498.88.99.{n + 1}"
                         data = encode_dataset(make_ct(uid, rows=4, columns=4))
                         assert status_of(await store(other, data, uid, msg_id=1)) == 0
                         await other.release(5)
@@ -172,4 +143,5 @@ def test_shared_socket_idle_process_wins_even_when_the_busy_one_is_waiting(
             listener.close()
             shared.close()
 
-    assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, 6)
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == (0, connections)
+    assert len(stored_files(tmp_path / "idle")) == connections
