@@ -419,7 +419,7 @@ async def _serve(scp: Any, profile: Any) -> int:
     await stop.wait()
     # Finished stores are already renamed into place; stopping only drops unfinished ones.
     await scp.stop()
-    print(f"dicom-harness serve: stopped after {scp.stores} store(s)", flush=True)
+    print(f"dicom-harness serve: stopped after {scp.records_total} store(s)", flush=True)
     return EXIT_OK
 
 

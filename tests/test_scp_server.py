@@ -147,7 +147,7 @@ def test_kept_records_are_bounded_and_every_store_is_counted() -> None:
                                   msg_id=i)
                 assert status_of(got) == 0
             assert isinstance(await req.release(), ReleaseRP)
-            assert scp.stores == 5
+            assert scp.records_total == 5
             # at most twice the kept number, the latest ones
             assert [r.message_id for r in scp.records] == [4, 5]
             assert len(only_files(scp.storage_dir)) == 5

@@ -488,10 +488,10 @@ class StorageSCP:
         self.store_handler = store_handler
         self.host = host
         # At least the latest ``keep_records`` stores, at most twice as many (all when None):
-        # a long-running ``serve`` must not grow with every store. ``stores`` counts them all.
+        # a long-running ``serve`` must not grow with every store. ``records_total`` counts all.
         self.records: list[StoreRecord] = []
         self.keep_records = keep_records
-        self.stores = 0
+        self.records_total = 0
         self.on_store: Callable[[StoreRecord], None] | None = None
         self.store_count = 0
         p = self.profile
@@ -581,7 +581,7 @@ class StorageSCP:
                           req.AffectedSOPInstanceUID, rsp.Status or 0, path,
                           req.file.received if req.file is not None else 0, rsp.ErrorComment)
         self.records.append(rec)
-        self.stores += 1
+        self.records_total += 1
         keep = self.keep_records
         if keep is not None and len(self.records) >= 2 * keep + 1:
             del self.records[:len(self.records) - keep]  # trimmed now and then: amortised O(1)

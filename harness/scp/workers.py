@@ -161,7 +161,7 @@ async def _serve_one(sock: socket.socket, lifeline: int, profile: Profile, stora
     await stop.wait()
     loop.remove_reader(lifeline)
     await scp.stop()
-    return scp.stores
+    return scp.records_total
 
 
 def serve_workers(profile: Profile, storage_dir: Path, *, host: str, port: int,
