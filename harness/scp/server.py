@@ -266,7 +266,7 @@ class SCPAssociation:
         if last and not len(fragment) and self.profile.has("reject_empty_pdv"):
             assoc.abort(2, 6, how="fault reject_empty_pdv")
             return
-        if self.profile.has("abort_during_data") and cur.fragments == 1 and not last:
+        if cur.fragments == 1 and not last and self.profile.has("abort_during_data"):
             assoc.abort(2, 0, how="fault abort_during_data")
             return
         if not last:
