@@ -3,9 +3,10 @@
 One Python process runs one event loop on one core. :class:`WorkerPool` binds the listening
 socket once and forks N worker processes (POSIX only), each running a
 :class:`~harness.scp.server.StorageSCP` on that socket. A worker accepts one connection at a
-time and, while it has associations, waits a little before accepting again, so an idle
-worker takes the next one: concurrent associations spread over the cores, the way DCMTK's
-``storescp --fork`` spreads them over one process per association.
+time; while it has associations, it waits a little between seeing a pending connection and
+accepting it, so an idle worker, which accepts at once, takes it: concurrent associations
+spread over the cores, the way DCMTK's ``storescp --fork`` spreads them over one process
+per association.
 
 What is per worker, not per pool: the store records and counters (so ``status_rules``
 counting stores and ``lose_every`` count per worker), the profile's ``max_associations``
