@@ -223,6 +223,12 @@ def run(opts: BenchOptions, ui: UI | None = None) -> dict[str, Any]:
                           points=points, extra={"summary": summarize(points)})
 
 
+def _add_ratio(got: dict[str, Any], merged: Merged, definition: str) -> None:
+    """Our rate as a share of a plain copy's, in a loopback result."""
+    got["ratio"] = round(merged.mb_per_s / got["mb_per_s"], 3) if got["mb_per_s"] else None
+    got["ratio_definition"] = definition
+
+
 def _settle_disk() -> None:
     """Write back dirty pages first, so that one disk-writing measurement does not pay for
     the write-back of the one before it."""
@@ -372,8 +378,7 @@ class _Run:
         host = self.target.host if self.target.host in ("127.0.0.1", "::1") else "127.0.0.1"
         with self.ui.phase(f"loopback copy, {associations} connection(s)", None):
             got = measure_loopback(total, associations, payload, host)
-        got["ratio"] = round(merged.mb_per_s / got["mb_per_s"], 3) if got["mb_per_s"] else None
-        got["ratio_definition"] = "bench MB/s (data set bytes) / plain TCP copy MB/s"
+        _add_ratio(got, merged, "bench MB/s (data set bytes) / plain TCP copy MB/s")
         got["files"] = self._loopback_files(associations, merged, payload, host)
         return got
 
@@ -393,9 +398,8 @@ class _Run:
         with self.ui.phase(f"loopback copy into files, {associations} connection(s)", None):
             got = measure_loopback(total, associations, payload, host, record=record,
                                    directory=directory)
-        got["ratio"] = round(merged.mb_per_s / got["mb_per_s"], 3) if got["mb_per_s"] else None
-        got["ratio_definition"] = ("bench MB/s / plain TCP copy MB/s into one file per "
-                                   "instance (temporary name, then rename)")
+        _add_ratio(got, merged, "bench MB/s / plain TCP copy MB/s into one file per instance "
+                   "(temporary name, then rename)")
         return got
 
     # --- documents ------------------------------------------------------------------------

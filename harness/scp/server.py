@@ -120,10 +120,9 @@ class SCPAssociation:
         self.queue: collections.deque[Callable[[], Any]] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._release_pending = False
-        # A temporary file opened ahead for the next store (see _respond_now); none once
-        # the peer asked to release.
+        # A temporary file opened ahead for the next store (see _respond_now); only while
+        # established (Sta6), so none once the peer asked to release.
         self._spare: tuple[int, str] | None = None
-        self._releasing = False
         # Every temporary file not yet answered: queued responses are dropped when the
         # association ends, and their files must not outlive it.
         self.files: set[IncomingFile] = set()
@@ -294,7 +293,6 @@ class SCPAssociation:
     def on_release(self, assoc: AcceptorAssociation) -> bool:
         # No store follows: the spare goes before A-RELEASE-RP, so a peer that looks at the
         # directory once released sees only what was stored.
-        self._releasing = True
         self._drop_spare()
         if self.profile.has("ignore_release"):
             return False
@@ -409,7 +407,7 @@ class SCPAssociation:
         if rsp is not None:
             self.scp.record(net.assoc_id, req, rsp)
         if self._spare is None and req.file is not None and req.file.final_path is not None \
-                and net.ended is None and not self._releasing:
+                and net.state == "Sta6" and net.ended is None:
             # Stored, and the response is on its way: while the peer reads it and sends its
             # next request, open that request's temporary file (off the store's critical
             # path). An association keeps at most this one; on_end removes it.
