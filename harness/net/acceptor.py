@@ -20,7 +20,15 @@ from typing import Protocol
 
 from harness.net.connection import PDUConnection, Received
 from harness.net.trace import Trace
-from harness.wire.constants import NO_DATA_SET
+from harness.wire.constants import (
+    NO_DATA_SET,
+    PDV_HEADER_LEN,
+    AbortReason,
+    AbortSource,
+    RejectReason,
+    RejectResult,
+    RejectSource,
+)
 from harness.wire.dimse import DecodedCommand, decode_command
 from harness.wire.findings import Finding
 from harness.wire.fragment import (
@@ -176,7 +184,17 @@ class AcceptorAssociation:
     def _in_sta2(self, pdu: object, findings: list[Finding]) -> None:
         if isinstance(pdu, AssociateRQ):
             self.rq = pdu
-            answer = self.handler.negotiate(self, pdu, findings)
+            peer_max = pdu.max_pdu_length or 0
+            if 0 < peer_max <= PDV_HEADER_LEN:
+                # No room for even an empty PDV (PS3.8 9.3.5.1): no response could ever be
+                # sent, so refuse here rather than store and fail to answer.
+                self.trace_event("A-ASSOCIATE-RJ", f"Maximum Length {peer_max} cannot carry a "
+                                 "PDV")
+                answer: AssociateAC | AssociateRJ | Abort | None = AssociateRJ(
+                    result=RejectResult.PERMANENT, source=RejectSource.SERVICE_USER,
+                    reason=RejectReason.NO_REASON_GIVEN)
+            else:
+                answer = self.handler.negotiate(self, pdu, findings)
             if isinstance(answer, AssociateAC):
                 self._accept(answer)
             elif isinstance(answer, AssociateRJ):
@@ -341,12 +359,23 @@ class _ServerSink:
     def oversized(self, conn: PDUConnection, event: Oversized) -> None:
         assoc = self._get()
         if assoc is not None and assoc.config.abort_on_bad_pdu:
-            assoc.abort(2, 6, how=f"PDU-length {event.length} over the limit {event.limit}")
+            assoc.abort(AbortSource.SERVICE_PROVIDER, AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                        how=f"PDU-length {event.length} over the limit {event.limit}")
+        elif assoc is not None:
+            # hang_on_bad_pdu: the stream has lost its framing; the connection stays up and
+            # drops what arrives (as the simulated faulty SCP would).
+            conn.framer.stop()
 
     def closed(self, conn: PDUConnection, exc: Exception | None) -> None:
         assoc = self._get()
         if assoc is not None:
             assoc.connection_closed()
+
+    def failed(self, conn: PDUConnection, exc: Exception) -> None:
+        assoc = self._get()
+        if assoc is not None:
+            assoc.abort(AbortSource.SERVICE_PROVIDER, AbortReason.NOT_SPECIFIED,
+                        how=f"internal error ({type(exc).__name__})")
 
 
 class AcceptorServer:
@@ -377,7 +406,12 @@ class AcceptorServer:
         holder: list[AcceptorAssociation] = []
         assoc_id = next(self._ids)
         trace = Trace(self.config.trace_limit) if self.config.trace else None
-        limit = max(self.config.max_pdu or (64 << 20), 1 << 20) + 6
+        if self.config.enforce_max_pdu and self.config.max_pdu:
+            # A P-DATA-TF announcing more than we advertised is aborted on its header (PS3.8
+            # D.1), not buffered first; no other PDU of an association is that long.
+            limit = self.config.max_pdu
+        else:
+            limit = max(self.config.max_pdu or (64 << 20), 1 << 20) + 6
         # borrow: PDUs are consumed inside the callbacks (commands copied, data fragments
         # written out at once), so P-DATA fragments can stay views into the receive buffer.
         conn = PDUConnection(_ServerSink(lambda: holder[0] if holder else None),

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import socket
 import struct
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -22,6 +24,16 @@ from harness.wire.decode import decode_pdata_clean, decode_pdu, summarize
 from harness.wire.findings import Finding
 from harness.wire.framing import Oversized, ReceiveBuffer
 from harness.wire.pdu import PDU, PDV, PDataTF, pdu_name
+
+
+LOG = logging.getLogger("harness.net")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line naming an unexpected exception and where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 class ConnectionClosed(Exception):
@@ -45,6 +57,11 @@ class PDUSink(Protocol):
     def oversized(self, conn: PDUConnection, event: Oversized) -> None: ...
 
     def closed(self, conn: PDUConnection, exc: Exception | None) -> None: ...
+
+    def failed(self, conn: PDUConnection, exc: Exception) -> None:
+        """Processing what arrived raised ``exc`` (a bug, logged already): end the
+        association (the acceptor sends A-ABORT and closes)."""
+        ...
 
 
 def set_nodelay(sock: socket.socket | None) -> None:
@@ -107,13 +124,34 @@ class PDUConnection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         self.bytes_received += nbytes
         self.framer.updated(nbytes)
-        self._frames()
+        try:  # free unless something raises
+            self._frames()
+        except Exception as exc:
+            self._failed(exc)
 
     def data_received(self, data: bytes) -> None:
         """Bytes that did not come through ``get_buffer`` (tests, replays)."""
         self.bytes_received += len(data)
         self.framer.feed(data)
-        self._frames()
+        try:
+            self._frames()
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """The last resort: an exception escaped PDU processing. Without this asyncio drops
+        the connection with a traceback on stderr and the peer gets nothing; instead log one
+        line and let the sink end the association (A-ABORT), then stop reading."""
+        LOG.error("association %d: internal error, association aborted: %s", self.assoc_id,
+                  describe_exception(exc))
+        if self.trace is not None:
+            self.trace.event(self.assoc_id, "internal error", describe_exception(exc))
+        failed = getattr(self.sink, "failed", None)
+        if failed is not None:
+            with contextlib.suppress(Exception):
+                failed(self, exc)
+        self.framer.stop()  # drop whatever else arrives on this connection
+        self.close()
 
     def _frames(self) -> None:
         take = self.framer.take

@@ -56,6 +56,8 @@ SOP_CLASS_TAG = 0x00080016
 SOP_INSTANCE_TAG = 0x00080018
 PIXEL_DATA_TAG = 0x7FE00010
 IMAGE_PIXEL_TYPE1 = {0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "Bits Allocated"}
+# US elements of a C-STORE-RQ besides the Message ID (checked before): 2 bytes each.
+_STORE_RQ_US = (0x0100, 0x0700, 0x0800)
 CAPTURED = (SOP_CLASS_TAG, SOP_INSTANCE_TAG, *IMAGE_PIXEL_TYPE1)
 
 
@@ -83,10 +85,17 @@ class _Incoming:
     def image_problem(self) -> str | None:
         """Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3) when Pixel Data is
         present: without them the pixels cannot be interpreted."""
-        if self.checker is None or not self.checker.pixel_data_seen:
+        if self.checker is None:
             return None
-        missing = [name for tag, name in IMAGE_PIXEL_TYPE1.items()
-                   if tag not in self.checker.captured]
+        captured = self.checker.captured
+        # US, VM 1 (PS3.3 C.7.6.3): exactly 2 bytes whenever present.
+        wrong = [name for tag, name in IMAGE_PIXEL_TYPE1.items()
+                 if tag in captured and len(captured[tag]) != 2]
+        if wrong:
+            return f"{', '.join(wrong)} not one US value (PS3.3 C.7.6.3)"
+        if not self.checker.pixel_data_seen:
+            return None
+        missing = [name for tag, name in IMAGE_PIXEL_TYPE1.items() if tag not in captured]
         return f"Pixel Data without {', '.join(missing)} (PS3.3 C.7.6.3)" if missing else None
 
 
@@ -192,11 +201,18 @@ class SCPAssociation:
         sop_instance = str(el.get(0x1000) or "")
         abstract, ts = self.net.contexts.get(context_id, ("", ""))
         context = PresentationContext(context_id, abstract, ts)
+        priority = el.get(0x0700, 0)
         req = CStoreRequest(msg_id, sop_class, sop_instance,
-                            int(el.get(0x0700, 0) or 0),  # type: ignore[call-overload]
-                            transfer_syntax=ts)
+                            priority if isinstance(priority, int) else 0, transfer_syntax=ts)
         has_data = el.get(0x0800, NO_DATA_SET) != NO_DATA_SET
-        if not isinstance(command.message, CStoreRQ):
+        # An element of the wrong length decodes to its raw bytes: the value cannot be
+        # trusted, the request is invalid (PS3.7 9.3.1.1, C.5.13 Cannot understand).
+        bad_length = [f"({0:04X},{tag:04X})" for tag in _STORE_RQ_US if tag in el
+                      and not isinstance(el[tag], int)]
+        if bad_length and not p.has("silent_on_bad_command"):
+            req.precheck = (0xC000, _short("invalid C-STORE-RQ: value length of "
+                                           + ", ".join(bad_length)))
+        elif not isinstance(command.message, CStoreRQ):
             missing = [f.field for f in command.findings if "missing" in f.found.lower()
                        or "missing" in f.expected.lower()]
             if p.has("silent_on_bad_command"):

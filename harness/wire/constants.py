@@ -74,6 +74,70 @@ RJ_REASONS: dict[int, dict[int, str]] = {
     3: {1: "temporary-congestion", 2: "local-limit-exceeded"},
 }
 
+
+
+class RejectResult(IntEnum):
+    """A-ASSOCIATE-RJ Result, PS3.8 Table 9-21."""
+
+    PERMANENT = 1
+    TRANSIENT = 2
+
+
+class RejectSource(IntEnum):
+    """A-ASSOCIATE-RJ Source, PS3.8 Table 9-21."""
+
+    SERVICE_USER = 1
+    PROVIDER_ACSE = 2
+    PROVIDER_PRESENTATION = 3
+
+
+class RejectReason(IntEnum):
+    """A-ASSOCIATE-RJ Reason/Diag., PS3.8 Table 9-21 (the meaning depends on the source:
+    1 is no-reason-given for sources 1 and 2, temporary-congestion for source 3)."""
+
+    NO_REASON_GIVEN = 1
+    APPLICATION_CONTEXT_NOT_SUPPORTED = 2  # source 1
+    CALLING_AE_NOT_RECOGNIZED = 3  # source 1
+    CALLED_AE_NOT_RECOGNIZED = 7  # source 1
+    PROTOCOL_VERSION_NOT_SUPPORTED = 2  # source 2 (same value as 2 of source 1)
+    TEMPORARY_CONGESTION = 1  # source 3
+    LOCAL_LIMIT_EXCEEDED = 2  # source 3
+
+
+class AbortSource(IntEnum):
+    """A-ABORT Source, PS3.8 Table 9-26."""
+
+    SERVICE_USER = 0
+    SERVICE_PROVIDER = 2
+
+
+class AbortReason(IntEnum):
+    """A-ABORT Reason/Diag. (source 2 only), PS3.8 Table 9-26."""
+
+    NOT_SPECIFIED = 0
+    UNRECOGNIZED_PDU = 1
+    UNEXPECTED_PDU = 2
+    UNRECOGNIZED_PDU_PARAMETER = 4
+    UNEXPECTED_PDU_PARAMETER = 5
+    INVALID_PDU_PARAMETER_VALUE = 6
+
+
+class StoreStatus(IntEnum):
+    """C-STORE response statuses the reference SCP sends, PS3.4 Table B.2-1 and PS3.7
+    Annex C."""
+
+    SUCCESS = 0x0000
+    DUPLICATE_INVOCATION = 0x0210  # PS3.7 C.5.7
+    UNRECOGNIZED_OPERATION = 0x0211  # PS3.7 C.5.23
+    NO_SUCH_SOP_CLASS = 0x0122  # PS3.7 C.5.19 (SOP class not supported)
+    INVALID_SOP_INSTANCE = 0x0117  # PS3.7 C.5.9
+    OUT_OF_RESOURCES = 0xA700  # PS3.4 B.2.3
+    DATA_SET_DOES_NOT_MATCH = 0xA900  # PS3.4 B.2.3
+    CANNOT_UNDERSTAND = 0xC000  # PS3.4 B.2.3 (C000-CFFF)
+    CANNOT_DECODE = 0xC210  # pynetdicom's code in the Cannot understand range
+    CANCEL = 0xFE00  # PS3.7 C.5.1
+
+
 # A-ABORT source/reason, PS3.8 9.3.8 Table 9-26.
 ABORT_SOURCES = {0: "DICOM UL service-user", 2: "DICOM UL service-provider"}
 ABORT_REASONS = {

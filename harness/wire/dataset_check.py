@@ -73,6 +73,10 @@ PROBLEMS: dict[str, Problem] = {
     "bad-vr": _P("invalid VR", "a VR of PS3.5 Table 6.2-1", "PS3.5 6.2, 7.1.2", "error", True),
     "odd-length": _P("odd value length", "an even value length", "PS3.5 7.1.1", "error",
                      False),
+    "vr-length": _P("value length not a multiple of the VR's value size",
+                    "a value length that is a multiple of the size of one value of the VR "
+                    "(AT, FL, OF, OL, SL, UL: 4; FD, OD, OV, SV, UV: 8)",
+                    "PS3.5 6.2, Table 6.2-1", "error", False),
     "bad-undefined-length": _P("undefined length not allowed",
                                "a defined length (only SQ, items, UN and encapsulated Pixel "
                                "Data may be undefined)", "PS3.5 7.1.2, 7.1.3, A.4", "error",
@@ -126,7 +130,18 @@ _OB_OW = frozenset({b"OB", b"OW"})
 _SLOW_GROUPS = _ILLEGAL_GROUPS | {0x0000, 0x0002, 0xFFFE}
 _FAST_SHORT_VRS = VALID_VRS - LONG_LENGTH_VRS
 _FAST_LONG_VRS = LONG_LENGTH_VRS - {b"SQ"}
+# Fixed-size VRs (PS3.5 Table 6.2-1): a value length must be a multiple of one value's
+# size, a power of two, so ``length & mask`` is 0 when it is. Every other VR: 1 (even).
+_SIZE_MASKS = {b"AT": 3, b"FL": 3, b"OF": 3, b"OL": 3, b"SL": 3, b"UL": 3,
+               b"FD": 7, b"OD": 7, b"OV": 7, b"SV": 7, b"UV": 7}
+_VR_MASK: dict[bytes, int] = {vr: _SIZE_MASKS.get(vr, 1) for vr in VALID_VRS}
+# The same in implicit VR, where the VR is the dictionary's: tags of a 4- or 8-byte VR.
+_TAG_MASK: dict[int, int] = {tag: _SIZE_MASKS[entry[0].encode()]
+                             for tag, entry in DicomDictionary.items()
+                             if entry[0].encode() in _SIZE_MASKS}
 _IMPLICIT_LE_HDR = struct.Struct("<HHI")
+
+
 _EXPLICIT_LE_HDR = struct.Struct("<HH2sH")
 _U32_LE = struct.Struct("<I")
 
@@ -411,7 +426,8 @@ class DatasetStructureChecker:
                 group, elem, length = unpack(mv, i)
                 tag = group << 16 | elem
                 # An undefined length (FFFFFFFFH) is odd too.
-                if tag <= last or group in _SLOW_GROUPS or length & 1 or tag in _SQ_TAGS:
+                if tag <= last or group in _SLOW_GROUPS or length & 1 or tag in _SQ_TAGS \
+                        or (tag in _TAG_MASK and length & _TAG_MASK[tag]):
                     break
                 vstart = i + 8
                 last = tag
@@ -430,6 +446,7 @@ class DatasetStructureChecker:
         else:
             unpack_x = _EXPLICIT_LE_HDR.unpack_from
             unpack_len = _U32_LE.unpack_from
+            vr_mask = _VR_MASK
             while n - i >= 8:
                 group, elem, vr, short = unpack_x(mv, i)
                 tag = group << 16 | elem
@@ -443,7 +460,7 @@ class DatasetStructureChecker:
                     vstart = i + 12
                 else:  # bad VR, SQ, reserved bytes set, or a header cut by the chunk end
                     break
-                if length & 1:
+                if length & vr_mask[vr]:  # odd, or not a multiple of a fixed-size VR's size
                     break
                 last = tag
                 count += 1
@@ -637,6 +654,11 @@ class DatasetStructureChecker:
             self._push(_SEQUENCE, tag, start, end_of_header + length, implicit=frame.implicit,
                        little=frame.little)
             return
+        mask = _VR_MASK[vr] if vr is not None else _TAG_MASK.get(tag, 1)
+        if length & mask and not length & 1:  # an odd length is reported already
+            name = vr.decode("ascii") if vr is not None else str(DicomDictionary[tag][0])
+            self._report("vr-length", start, f"{tag_str(tag)} length",
+                         f"{length} for VR {name} ({mask + 1}-byte values)")
         self._skip = length
         self._value = (tag, start, length)
         if frame.kind == _DATASET and tag in self._capture_tags and length <= _CAPTURE_LIMIT:

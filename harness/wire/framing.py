@@ -8,7 +8,9 @@ for gigabytes that may never come.
 (``asyncio.BufferedProtocol``) and hands out frames as views into it, valid only until the
 next :meth:`ReceiveBuffer.get_buffer` or :meth:`ReceiveBuffer.feed` (copy them to keep them).
 It copies nothing per PDU: complete PDUs are used in place and only an incomplete tail is
-moved to the front. :class:`PDUFramer` is the same framer for callers that keep what they
+moved to the front. The buffer is allocated on the first read (a connection that never sends
+costs nothing) and :meth:`ReceiveBuffer.trim` gives it back while the connection is idle
+(however large PDUs made it grow). :class:`PDUFramer` is the same framer for callers that keep what they
 get: its frames are copies, valid forever.
 """
 
@@ -45,6 +47,8 @@ class Oversized:
 
 
 _MIN_READ = 1 << 16  # compact when less than this is free behind the buffered bytes
+# Where a broken buffer reads what it drops: one for all, its content is never looked at.
+_DISCARD = memoryview(bytearray(_MIN_READ))
 
 
 class ReceiveBuffer:
@@ -56,10 +60,11 @@ class ReceiveBuffer:
     After :class:`Oversized` the buffer stays broken and drops what arrives.
     """
 
-    __slots__ = ("_broken", "_buf", "_end", "_start", "_view", "max_length")
+    __slots__ = ("_broken", "_buf", "_end", "_size", "_start", "_view", "max_length")
 
     def __init__(self, max_length: int | None = None, size: int = 1 << 18) -> None:
-        self._buf = bytearray(max(size, _MIN_READ))
+        self._size = max(size, _MIN_READ)  # allocated on the first get_buffer()
+        self._buf = bytearray()
         self._view = memoryview(self._buf)
         self._start = 0  # first byte not yet framed
         self._end = 0  # end of the received bytes
@@ -82,11 +87,35 @@ class ReceiveBuffer:
             return pdu_type, length
         return None
 
+    @property
+    def broken(self) -> bool:
+        return self._broken
+
+    def stop(self) -> None:
+        """Drop what is buffered and whatever arrives from now on (the stream is done)."""
+        self._broken = True
+        self.trim()
+
+    def trim(self) -> bool:
+        """Give the buffer back if nothing is pending (an idle or closed connection); the
+        next read allocates it again. True if memory was released."""
+        if (self._start != self._end and not self._broken) or not len(self._buf):
+            return False
+        self._start = self._end = 0
+        self._buf = bytearray()
+        self._view = memoryview(self._buf)
+        return True
+
     def get_buffer(self) -> memoryview:
         """Free space to receive into (never empty). Invalidates the frames handed out."""
         start, end = self._start, self._end
-        if start == end or self._broken:
+        if self._broken:
+            return _DISCARD
+        if start == end:
             self._start = self._end = 0
+            if not len(self._buf):  # the first read, or the first since trim()
+                self._buf = bytearray(self._size)
+                self._view = memoryview(self._buf)
             return self._view
         need = _MIN_READ
         if end - start >= PDU_HEADER_LEN:
