@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harness.net.connection import PDUConnection, Received
+from harness.net.memory import release_heap
 from harness.net.trace import Trace
 from harness.wire.constants import (
     NO_DATA_SET,
@@ -72,6 +73,12 @@ class AcceptorConfig:
     accept_unaccepted_context: bool = False  # process PDVs on contexts never accepted
     close_on_eof: bool = True  # False: keep the connection open after the peer's FIN
     count_idle_connections: bool = False  # idle TCP connections count as associations
+    # TCP connections waiting for their A-ASSOCIATE-RQ (Sta2) at once; one more is closed
+    # as soon as it is accepted (0 = no limit). Bounds what a flood of connections costs.
+    max_pending: int = 64
+    # Every this many seconds, connections that received nothing since the last look give
+    # their receive buffer back (it is allocated again on the next read).
+    idle_trim_interval: float = 5.0
     trace_limit: int = 2000
     trace: bool = True
 
@@ -118,6 +125,7 @@ class AcceptorAssociation:
         self.ended: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_activity = self.loop.time()
+        self.received_at_trim = -1  # conn.bytes_received when the server last looked
         # Before association only an A-ASSOCIATE-RQ is expected: no need to buffer more than
         # 1 MiB (a TLS hello or HTTP request announces absurd lengths).
         self._established_limit = conn.framer.max_length
@@ -393,6 +401,14 @@ class AcceptorServer:
         self._server: asyncio.Server | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._trace_sink = trace_sink
+        self.refused_pending = 0  # connections closed at once: max_pending reached
+        self._trim_timer: asyncio.TimerHandle | None = None
+        self._heap_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> int:
+        """Open TCP connections that have not sent their A-ASSOCIATE-RQ yet (Sta2)."""
+        return sum(1 for a in self.associations if a.state == "Sta2" and a.ended is None)
 
     @property
     def active(self) -> int:
@@ -420,7 +436,13 @@ class AcceptorServer:
         original = conn.connection_made
 
         def made(transport: asyncio.BaseTransport) -> None:
+            del conn.connection_made  # the closure refers to conn: no cycle once it ran
             original(transport)
+            cap = self.config.max_pending
+            if cap and self.pending >= cap:
+                self.refused_pending += 1
+                conn.close()
+                return
             assoc = AcceptorAssociation(self, conn, assoc_id)
             holder.append(assoc)
             conn.data_hook = assoc.data_fast
@@ -431,8 +453,25 @@ class AcceptorServer:
         conn.connection_made = made  # type: ignore[method-assign]
         return conn
 
+    def _release_heap(self) -> None:
+        self._heap_timer = None
+        release_heap()
+
+    def _trim_idle(self) -> None:
+        """Give back the receive buffers of connections quiet since the last call."""
+        for assoc in self.associations:
+            received = assoc.conn.bytes_received
+            if received == assoc.received_at_trim:
+                assoc.conn.framer.trim()
+            assoc.received_at_trim = received
+        self._trim_timer = asyncio.get_running_loop().call_later(
+            self.config.idle_trim_interval, self._trim_idle)
+
     def _forget(self, assoc: AcceptorAssociation) -> None:
         self.associations.discard(assoc)
+        if self._heap_timer is None:
+            # Once the connections of a burst are gone, hand the freed heap back.
+            self._heap_timer = asyncio.get_running_loop().call_later(0.5, self._release_heap)
         if self._trace_sink is not None:
             self._trace_sink(assoc)
 
@@ -440,6 +479,8 @@ class AcceptorServer:
         """Listen on ``host``/``port``, or on ``sock``, a bound socket (pre-forked workers
         share one)."""
         loop = asyncio.get_running_loop()
+        if self.config.idle_trim_interval > 0:
+            self._trim_timer = loop.call_later(self.config.idle_trim_interval, self._trim_idle)
         if sock is not None:
             # Shared with other processes: accept one connection at a time, so that an
             # idle process takes the next one (as DCMTK's storescp --fork gives each its own).
@@ -479,6 +520,10 @@ class AcceptorServer:
                 conn.close()
 
     async def close(self, timeout: float = 5.0) -> None:
+        for timer in (self._trim_timer, self._heap_timer):
+            if timer is not None:
+                timer.cancel()
+        self._trim_timer = self._heap_timer = None
         if self._accepting is not None:
             self._accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

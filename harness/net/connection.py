@@ -234,8 +234,14 @@ class PDUConnection(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drain_waiters.clear()
-        if self.sink is not None:
-            self.sink.closed(self, exc)
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.closed(self, exc)
+        # Teardown: what the connection refers to (its sink, the data hook, both reaching
+        # back to it) goes, so a closed connection is freed at once rather than by the
+        # cycle collector, and the receive buffer with it.
+        self.data_hook = None
+        self.framer.stop()
 
     def pause_writing(self) -> None:
         self._write_paused = True

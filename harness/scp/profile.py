@@ -112,6 +112,9 @@ class Profile:
     calling_aet_allow: list[str] = field(default_factory=list)
     max_associations: int = 32
     max_pdu: int = 65536
+    # TCP connections that have not sent an A-ASSOCIATE-RQ yet, at once; more are closed at
+    # once (0 = no limit). Bounds what a connection flood costs.
+    max_pending_connections: int = 64
     artim_timeout: float = 30.0
     idle_timeout: float | None = 600.0
     async_window: tuple[int, int] = (1, 1)
@@ -222,7 +225,7 @@ def _convert(name: str, value: Any, source: str) -> Any:
         if not (isinstance(value, list | tuple) and len(value) == 2):
             raise ProfileError(f"{source}: field 'async_window' must be [invoked, performed]")
         return (_int(value[0], name, source), _int(value[1], name, source))
-    if name in ("max_associations", "max_pdu", "lose_every"):
+    if name in ("max_associations", "max_pdu", "lose_every", "max_pending_connections"):
         number = _int(value, name, source)
         if number < 0:
             raise ProfileError(f"{source}: field '{name}' must be >= 0, got {value!r}")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorServer
+from harness.net.connection import describe_exception
 from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
 from harness.scp.service import (
@@ -34,7 +35,7 @@ from harness.scp.service import (
     StoreHandler,
 )
 from harness.scp.storage import IncomingFile, drop_part, open_part, safe_name
-from harness.wire.constants import NO_DATA_SET, CommandField
+from harness.wire.constants import NO_DATA_SET, AbortReason, AbortSource, CommandField
 from harness.wire.dataset_check import DatasetStructureChecker
 from harness.wire.dimse import (
     CEchoRSP,
@@ -342,6 +343,9 @@ class SCPAssociation:
         self._drop_spare()
         if assoc.rq is not None:
             LOG.info("association %d ended: %s", assoc.assoc_id, how)
+        # The association refers to this handler: drop the way back, so that both are freed
+        # as soon as the connection closes (work still queued sees no association and stops).
+        self.net = None
 
     # ordered processing ------------------------------------------------------------------
     def _enqueue(self, job: Callable[[], Any]) -> None:
@@ -359,8 +363,26 @@ class SCPAssociation:
         self.queue.append(job)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
+            self._worker.add_done_callback(self._check_worker)
+
+    def _check_worker(self, task: asyncio.Task[Any]) -> bool:
+        """The last resort for queued work (as PDUConnection's for received PDUs): an
+        exception ends the association with A-ABORT (2,0) and one log line. True if so."""
+        if task.cancelled() or task.exception() is None:
+            return False
+        exc = task.exception()
+        assert exc is not None
+        net = self.net
+        LOG.error("association %s: internal error, association aborted: %s",
+                  net.assoc_id if net is not None else "?", describe_exception(exc))
+        if net is not None:
+            net.abort(AbortSource.SERVICE_PROVIDER, AbortReason.NOT_SPECIFIED,
+                      how=f"internal error ({type(exc).__name__})")
+        return True
 
     def _after_first(self, task: asyncio.Task[Any]) -> None:
+        if self._check_worker(task):
+            return
         # Only while that task is still the worker: a job enqueued between its end and this
         # callback may already have started the next one (two would run jobs out of order).
         if self._worker is task and not task.cancelled() and (self.queue or
@@ -518,6 +540,7 @@ class StorageSCP:
                                 accept_unaccepted_context=p.has("accept_unaccepted_context"),
                                 close_on_eof=not p.has("ignore_fin"),
                                 count_idle_connections=p.has("count_idle_connections"),
+                                max_pending=p.max_pending_connections,
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
 
