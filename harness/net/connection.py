@@ -25,7 +25,6 @@ from harness.wire.findings import Finding
 from harness.wire.framing import Oversized, ReceiveBuffer
 from harness.wire.pdu import PDU, PDV, PDataTF, pdu_name
 
-
 LOG = logging.getLogger("harness.net")
 
 
@@ -372,6 +371,9 @@ class PDUStream:
         self.close_error = exc
         self.is_closed = True
         self._wake()
+
+    def failed(self, conn: PDUConnection, exc: Exception) -> None:
+        self.close_error = exc  # the connection closes next: waiters see ConnectionClosed
 
     def pending(self) -> int:
         return len(self._items)

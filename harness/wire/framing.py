@@ -10,8 +10,8 @@ next :meth:`ReceiveBuffer.get_buffer` or :meth:`ReceiveBuffer.feed` (copy them t
 It copies nothing per PDU: complete PDUs are used in place and only an incomplete tail is
 moved to the front. The buffer is allocated on the first read (a connection that never sends
 costs nothing) and :meth:`ReceiveBuffer.trim` gives it back while the connection is idle
-(however large PDUs made it grow). :class:`PDUFramer` is the same framer for callers that keep what they
-get: its frames are copies, valid forever.
+(however large PDUs made it grow). :class:`PDUFramer` is the same framer for callers that
+keep what they get: its frames are copies, valid forever.
 """
 
 from __future__ import annotations
