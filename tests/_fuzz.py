@@ -160,7 +160,7 @@ def _reorder(pdus: list[bytes], rng: random.Random) -> str:
         j = _pick(pdus, rng)
         pdus[i], pdus[j] = pdus[j], pdus[i]
     else:
-        pdus.insert(rng.randrange(1, len(pdus)), ReleaseRQ().encode())
+        pdus.insert(rng.randrange(1, max(2, len(pdus))), ReleaseRQ().encode())
     return f"PDU order: {op} at {i}"
 
 
@@ -266,6 +266,9 @@ def make_case(seed: int, index: int) -> Case:
     notes = []
     for _ in range(rng.choice([1, 1, 1, 2])):
         notes.append(rng.choice(MUTATIONS)(pdus, rng))
+        pdus[:] = [p for p in pdus if p]  # a cut can leave an empty PDU: nothing to mutate
+        if not pdus:
+            break
     stream = b"".join(pdus)
     chunks: list[bytes] = []
     if "chunked" in notes or rng.random() < 0.2:

@@ -28,6 +28,7 @@ import pytest
 from harness.net.acceptor import AcceptorAssociation
 from harness.net.connection import PDUConnection
 from harness.scp import Profile
+from harness.wire.pdu import ReleaseRP
 from tests._scp_support import association, encode_dataset, make_ct, run, running_scp, store
 
 
@@ -74,27 +75,29 @@ def test_closed_connections_are_freed_without_the_cycle_collector(tmp_path: Path
     assert (assocs, conns) == (0, 0), f"{assocs} associations, {conns} connections still alive"
 
 
-def test_connections_over_the_pending_cap_are_closed_at_once(tmp_path: Path) -> None:
+def test_connections_over_the_pending_cap_close_the_oldest(tmp_path: Path) -> None:
     """``max_pending_connections``: at most that many TCP connections wait for their
-    A-ASSOCIATE-RQ; one more is closed as soon as it is accepted."""
+    A-ASSOCIATE-RQ; each one more closes the oldest waiting one, and a real requestor still
+    gets its association in the middle of the flood."""
 
     async def main() -> None:
         profile = Profile(max_pending_connections=5)
         async with running_scp(profile, storage_dir=tmp_path) as scp:
-            kept = [await asyncio.open_connection("127.0.0.1", scp.port) for _ in range(5)]
-            assert await _wait_until(lambda: scp.server.pending == 5, 5.0)
-            extra = [await asyncio.open_connection("127.0.0.1", scp.port) for _ in range(3)]
-            for reader, _writer in extra:  # EOF at once
+            first = [await asyncio.open_connection("127.0.0.1", scp.port) for _ in range(3)]
+            assert await _wait_until(lambda: scp.server.pending == 3, 5.0)
+            later = [await asyncio.open_connection("127.0.0.1", scp.port) for _ in range(5)]
+            assert await _wait_until(lambda: scp.server.evicted_pending == 3, 5.0)
+            for reader, _writer in first:  # the oldest: EOF
                 assert await asyncio.wait_for(reader.read(10), 5.0) == b""
-            for reader, _writer in kept:  # still open: nothing to read yet
+            for reader, _writer in later:  # still open: nothing to read yet
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(reader.read(10), 0.05)
-            assert scp.server.refused_pending == 3
-            for _reader, writer in kept + extra:
+            assert scp.server.pending == 5
+            async with association(scp.port) as req:  # a real requestor gets through
+                assert isinstance(await req.release(5.0), ReleaseRP)
+            for _reader, writer in first + later:
                 writer.close()
             assert await _wait_until(lambda: scp.server.pending == 0, 5.0)
-            async with association(scp.port) as req:  # room again
-                await req.release(5.0)
 
     run(main())
 

@@ -51,10 +51,29 @@ from harness.wire.pdu import (
     PDataTF,
     RawPDU,
     ReleaseRP,
-    ReleaseRQ,
+)
+from harness.wire.states import (
+    ACCEPT,
+    REJECT,
+    TRANSITIONS,
+    Action,
+    Event,
+    State,
+    abort_advice,
 )
 
 ASSOCIATE_RQ_LIMIT = 1 << 20
+
+# Table 9-10 (harness.wire.states) as the acceptor looks it up: (state label, received PDU
+# type; 0 for Evt19) -> action, and (state label, local event) -> (action, next state label).
+# Plain dicts with string keys: one lookup per PDU on the receive path.
+_RECEIVED: dict[tuple[str, int], Action] = {
+    (state.value, int(event.pdu_type) if event.pdu_type is not None else 0): action
+    for (state, event), action in TRANSITIONS.items() if event.is_received_pdu}
+_LOCAL: dict[tuple[str, Event], tuple[Action, str]] = {
+    (state.value, event): (action, action.next_state.value)
+    for (state, event), action in TRANSITIONS.items()
+    if not event.is_received_pdu and action.next_state is not None}
 
 
 @dataclass(slots=True)
@@ -73,8 +92,8 @@ class AcceptorConfig:
     accept_unaccepted_context: bool = False  # process PDVs on contexts never accepted
     close_on_eof: bool = True  # False: keep the connection open after the peer's FIN
     count_idle_connections: bool = False  # idle TCP connections count as associations
-    # TCP connections waiting for their A-ASSOCIATE-RQ (Sta2) at once; one more is closed
-    # as soon as it is accepted (0 = no limit). Bounds what a flood of connections costs.
+    # TCP connections waiting for their A-ASSOCIATE-RQ (Sta2) at once; when one more comes,
+    # the oldest of them is closed (0 = no limit). Bounds what a flood of connections costs.
     max_pending: int = 64
     # Every this many seconds, connections that received nothing since the last look give
     # their receive buffer back (it is allocated again on the next read).
@@ -150,13 +169,25 @@ class AcceptorAssociation:
                 self._timer = self.loop.call_later(rest, self._expired, which)
                 return
         if which == "artim":
-            # AA-2: ARTIM expiry closes the transport without any PDU.
+            # Evt18 -> AA-2 (Sta2, Sta13): close the transport without any PDU.
             self.trace_event("ARTIM expired", f"after {self.config.artim_timeout:g} s")
+            self._local(Event.EVT18)
             self._finish("artim-timeout")
             self.conn.close()
         else:
             self.trace_event("idle timeout", f"after {self.config.idle_timeout} s")
             self.abort(2, 0, how="idle-timeout")
+
+    def evict(self) -> None:
+        """Close a connection still waiting for its A-ASSOCIATE-RQ early: ARTIM expiry
+        (Evt18 -> AA-2) brought forward because too many connections wait."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.trace_event("closed early", "too many connections waiting for A-ASSOCIATE-RQ")
+        self._local(Event.EVT18)
+        self._finish("closed: too many waiting connections")
+        self.conn.close()
 
     def trace_event(self, kind: str, summary: str = "") -> None:
         if self.conn.trace is not None:
@@ -164,67 +195,84 @@ class AcceptorAssociation:
 
     # received PDUs (called by the server's sink) -----------------------------------------
     def pdu_received(self, item: Received) -> None:
+        """Evt3-Evt19 for a received PDU: Table 9-10 names the action, this runs it."""
         pdu = item.pdu
-        if self.state == "Sta13":
-            # AA-6: ignore what arrives while we wait for the peer to close.
-            return
-        if self.state == "Sta2":
-            self._in_sta2(pdu, item.findings)
-            return
-        if self.state in ("Sta6", "Sta8"):
+        # Evt19 (unrecognized or invalid PDU) is keyed as type 0: a RawPDU is an unknown type
+        # or a known one that did not decode.
+        action = _RECEIVED.get((self.state, 0 if isinstance(pdu, RawPDU) else pdu.pdu_type))
+        if action is Action.DT_2:  # nearly every PDU: first
             if self._timer is not None:
                 self._last_activity = self.loop.time()  # the idle timer checks it on expiry
-            if isinstance(pdu, PDataTF):
-                self._pdata(pdu, item)
-            elif isinstance(pdu, ReleaseRQ):
-                self._release_rq()
-            elif isinstance(pdu, Abort):
-                self._peer_abort()
-            elif not self.config.abort_on_bad_pdu:
-                self.trace_event("PDU ignored", type(pdu).__name__)
-            elif isinstance(pdu, RawPDU) and pdu.pdu_type not in range(1, 8):
-                self.abort(2, 1, how="unrecognized PDU")
-            elif isinstance(pdu, RawPDU):
-                self.abort(2, 6, how="invalid PDU")  # a known type that did not decode
-            else:
-                self.abort(2, 2, how="unexpected PDU")
-
-    def _in_sta2(self, pdu: object, findings: list[Finding]) -> None:
-        if isinstance(pdu, AssociateRQ):
-            self.rq = pdu
-            peer_max = pdu.max_pdu_length or 0
-            if 0 < peer_max <= PDV_HEADER_LEN:
-                # No room for even an empty PDV (PS3.8 9.3.5.1): no response could ever be
-                # sent, so refuse here rather than store and fail to answer.
-                self.trace_event("A-ASSOCIATE-RJ", f"Maximum Length {peer_max} cannot carry a "
-                                 "PDV")
-                answer: AssociateAC | AssociateRJ | Abort | None = AssociateRJ(
-                    result=RejectResult.PERMANENT, source=RejectSource.SERVICE_USER,
-                    reason=RejectReason.NO_REASON_GIVEN)
-            else:
-                answer = self.handler.negotiate(self, pdu, findings)
-            if isinstance(answer, AssociateAC):
-                self._accept(answer)
-            elif isinstance(answer, AssociateRJ):
-                self.conn.send_pdu(answer)
-                self.state = "Sta13"
-                self._arm("artim")
-                self._finish("rejected")
-            elif answer is None:
-                self._finish("closed without answer")
-                self.conn.close()
-            else:
-                self.abort(answer.source, answer.reason, how="aborted during negotiation")
-        elif isinstance(pdu, Abort):
-            self._peer_abort()
+            self._pdata(pdu, item)  # type: ignore[arg-type]
+        elif action is Action.AE_6:
+            self._associate_rq(pdu, item.findings)  # type: ignore[arg-type]
+        elif action is Action.AR_2:
+            self._release_rq()
+        elif action is Action.AA_3 or action is Action.AA_2:
+            # A-ABORT received (AA-3), or in Sta2/Sta13 (AA-2): close, send nothing.
+            self._finish("aborted by peer")
+            self.state = "Sta1"
+            self.conn.close()
+        elif action is None or action is Action.AA_6:
+            pass  # AA-6: ignore (Sta13); no cell: the association is already gone (Sta1)
         elif not self.config.abort_on_bad_pdu:
-            self.trace_event("PDU ignored", type(pdu).__name__)
+            # Override for the hang_on_bad_pdu fault: AA-1/AA-7/AA-8 become "ignore".
+            self.trace_event("PDU ignored", f"{type(pdu).__name__} in {self.state} "
+                             f"({action.value} overridden)")
         else:
-            # Sta2 + anything but A-ASSOCIATE-RQ: AA-1 (send A-ABORT, start ARTIM).
-            reason = 1 if isinstance(pdu, RawPDU) and pdu.pdu_type not in range(1, 8) else 2
-            if isinstance(pdu, RawPDU) and pdu.pdu_type == 1:
-                reason = 6
-            self.abort(2, reason, how="invalid PDU before association")
+            # AA-1 (Sta2), AA-7 (Sta13), AA-8 (elsewhere): the source and reason PS3.8 gives
+            # for this PDU here (abort_advice; invalid-parameter 6 for a known type that did
+            # not decode).
+            advice = abort_advice(State(self.state), pdu.pdu_type,
+                                  decodable=not isinstance(pdu, RawPDU))
+            assert advice is not None
+            reason = AbortReason(advice.reason)
+            self.abort(advice.source, advice.reason, event=action,
+                       how=f"{reason.name.lower().replace('_', '-')} "
+                           f"({type(pdu).__name__} in {self.state}: {action.value})")
+
+    def _associate_rq(self, pdu: AssociateRQ, findings: list[Finding]) -> None:
+        self.rq = pdu
+        peer_max = pdu.max_pdu_length or 0
+        if 0 < peer_max <= PDV_HEADER_LEN:
+            # No room for even an empty PDV (PS3.8 9.3.5.1): no response could ever be sent,
+            # so the provider refuses (AE-6, reject branch) rather than store and fail to
+            # answer.
+            self.trace_event("A-ASSOCIATE-RJ", f"Maximum Length {peer_max} cannot carry a PDV")
+            self.conn.send_pdu(AssociateRJ(result=RejectResult.PERMANENT,
+                                           source=RejectSource.SERVICE_USER,
+                                           reason=RejectReason.NO_REASON_GIVEN))
+            self.state = Action.AE_6.branches[REJECT].value
+            self._arm("artim")
+            self._finish("rejected")
+            return
+        self.state = Action.AE_6.branches[ACCEPT].value  # Sta3: the local user decides
+        answer = self.handler.negotiate(self, pdu, findings)
+        if isinstance(answer, AssociateAC):
+            self._local(Event.EVT7)  # AE-7: send A-ASSOCIATE-AC -> Sta6
+            self._accept(answer)
+        elif isinstance(answer, AssociateRJ):
+            self._local(Event.EVT8)  # AE-8: send A-ASSOCIATE-RJ, start ARTIM -> Sta13
+            self.conn.send_pdu(answer)
+            self._arm("artim")
+            self._finish("rejected")
+        elif answer is None:
+            # Policy outside the table (refuse_tcp_when_full): close without any PDU.
+            self.state = "Sta1"
+            self._finish("closed without answer")
+            self.conn.close()
+        else:
+            self.abort(answer.source, answer.reason, how="aborted during negotiation")
+
+    def _local(self, event: Event) -> Action | None:
+        """A local event (Evt7-Evt18) through Table 9-10: the new state, and the action, or
+        None where the table has no cell (nothing to do in this state)."""
+        got = _LOCAL.get((self.state, event))
+        if got is None:
+            return None
+        action, nxt = got
+        self.state = nxt
+        return action
 
     def _accept(self, ac: AssociateAC) -> None:
         assert self.rq is not None
@@ -235,16 +283,16 @@ class AcceptorAssociation:
         self.peer_max_pdu = self.rq.max_pdu_length or 0
         self.conn.framer.max_length = self._established_limit
         self.conn.send_pdu(ac)
-        self.state = "Sta6"
         self._arm("idle")
 
     def data_fast(self, context_id: int, last: bool, fragment: memoryview, length: int) -> bool:
         """The connection's ``data_hook``: a clean one-PDV data set P-DATA-TF (most of the
         PDUs of a large store) straight to the handler, with the checks of
-        :meth:`pdu_received` and :meth:`_pdata` that apply to it; False sends anything
-        else (other states, over the limit, unknown context, misframed) the usual way.
+        :meth:`pdu_received` (Table 9-10: DT-2 in Sta6) and :meth:`_pdata` that apply to it;
+        False sends anything else (other states, over the limit, unknown context,
+        misframed) the usual way.
         Keep in step with those two methods."""
-        if self.state != "Sta6" and self.state != "Sta8":
+        if self.state != "Sta6":  # DT-2 only in Sta6; Sta8 + P-DATA-TF is AA-8
             return False
         limit = self.config.max_pdu
         if (self.config.enforce_max_pdu and limit and length > limit) or \
@@ -293,22 +341,18 @@ class AcceptorAssociation:
                 return
 
     def _release_rq(self) -> None:
-        self.state = "Sta8"
+        self.state = "Sta8"  # AR-2: A-RELEASE indication to the local user
         if self.handler.on_release(self):
             self.release_rp()
 
     def release_rp(self) -> None:
         if self.ended is not None or self.conn.is_closed:
             return
+        if self._local(Event.EVT14) is None:  # AR-4 (Sta8): send A-RELEASE-RP -> Sta13
+            return
         self.conn.send_pdu(ReleaseRP())
-        self.state = "Sta13"
         self._arm("artim")
         self._finish("released")
-
-    def _peer_abort(self) -> None:
-        # AA-3: close the transport, send nothing.
-        self._finish("aborted by peer")
-        self.conn.close()
 
     # actions available to the handler ----------------------------------------------------
     async def send_message(self, context_id: int, command: bytes,
@@ -330,14 +374,20 @@ class AcceptorAssociation:
         for pdu in pack(message_pdvs(context_id, command, None, limit), limit, "separate"):
             self.conn.send_pdu(pdu)
 
-    def abort(self, source: int = 2, reason: int = 0, *, how: str = "aborted") -> None:
+    def abort(self, source: int = AbortSource.SERVICE_PROVIDER,
+              reason: int = AbortReason.NOT_SPECIFIED, *, how: str = "aborted",
+              event: Action | None = None) -> None:
+        """Send A-ABORT and close: Evt15 (AA-1) when the local user asks, or the AA-1/AA-7/
+        AA-8 that ``pdu_received`` found in Table 9-10 (``event``); either way Sta13."""
         if self.conn.is_closed:
             self._finish(how)
             return
         self.trace_event("A-ABORT by us", how)
         with contextlib.suppress(Exception):
             self.conn.send_pdu(Abort(source, reason))
-        self.state = "Sta13"
+        if event is None:
+            self._local(Event.EVT15)
+        self.state = "Sta13"  # every A-ABORT sending action ends in Sta13
         self._finish(how)
         # AA-1/AA-8 start ARTIM; we close right after the PDU is flushed.
         self.loop.call_soon(self.conn.close)
@@ -351,8 +401,10 @@ class AcceptorAssociation:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._finish("closed" if self.state in ("Sta6", "Sta8") else "closed before association"
-                     if self.state == "Sta2" else "closed")
+        how = "closed before association" if self.state == "Sta2" else "closed"
+        self._local(Event.EVT17)  # AA-4 / AA-5 / AR-5: Sta1
+        self.state = "Sta1"
+        self._finish(how)
 
 
 class _ServerSink:
@@ -401,7 +453,7 @@ class AcceptorServer:
         self._server: asyncio.Server | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._trace_sink = trace_sink
-        self.refused_pending = 0  # connections closed at once: max_pending reached
+        self.evicted_pending = 0  # waiting connections closed early: max_pending reached
         self._trim_timer: asyncio.TimerHandle | None = None
         self._heap_timer: asyncio.TimerHandle | None = None
 
@@ -439,10 +491,14 @@ class AcceptorServer:
             del conn.connection_made  # the closure refers to conn: no cycle once it ran
             original(transport)
             cap = self.config.max_pending
-            if cap and self.pending >= cap:
-                self.refused_pending += 1
-                conn.close()
-                return
+            if cap:
+                waiting = [a for a in self.associations if a.state == "Sta2" and a.ended is None]
+                if len(waiting) >= cap:
+                    # The oldest waiting connection goes, as if its ARTIM had expired (AA-2):
+                    # a flood of idle connections costs at most ``cap`` of them and cannot
+                    # keep a real requestor out (it sends its A-ASSOCIATE-RQ at once).
+                    self.evicted_pending += 1
+                    min(waiting, key=lambda a: a.assoc_id).evict()
             assoc = AcceptorAssociation(self, conn, assoc_id)
             holder.append(assoc)
             conn.data_hook = assoc.data_fast

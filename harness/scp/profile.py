@@ -112,8 +112,8 @@ class Profile:
     calling_aet_allow: list[str] = field(default_factory=list)
     max_associations: int = 32
     max_pdu: int = 65536
-    # TCP connections that have not sent an A-ASSOCIATE-RQ yet, at once; more are closed at
-    # once (0 = no limit). Bounds what a connection flood costs.
+    # TCP connections that have not sent an A-ASSOCIATE-RQ yet, at once; when one more comes
+    # the oldest waiting one is closed (0 = no limit). Bounds what a connection flood costs.
     max_pending_connections: int = 64
     artim_timeout: float = 30.0
     idle_timeout: float | None = 600.0
