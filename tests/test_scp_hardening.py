@@ -19,7 +19,8 @@ from harness.scp import Profile
 from harness.scp.server import SCPAssociation
 from harness.wire.constants import EXPLICIT_VR_LE, IMPLICIT_VR_LE
 from harness.wire.dimse import CStoreRQ, encode_command, encode_elements, value_ui, value_us
-from harness.wire.pdu import Abort, AssociateAC, AssociateRJ
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRQ
+from harness.wire.states import State, abort_advice
 from tests._scp_support import (
     CT,
     associate,
@@ -230,3 +231,69 @@ def test_accepted_max_length_is_sent_back(tmp_path: Path) -> None:
             assert answer.max_pdu_length == 65536
 
     run(main())
+
+
+# --- 6. the state table drives the acceptor --------------------------------------------------
+
+def _abort_of(got: object) -> tuple[int, int]:
+    assert not isinstance(got, PeerEnded) or got.kind == "abort", got
+    pdu = got.pdu  # type: ignore[attr-defined]
+    assert isinstance(pdu, Abort), got
+    return pdu.source, pdu.reason
+
+
+@pytest.mark.parametrize("second", ["p-data", "release-rq"])
+def test_pdus_after_the_peers_release_request_are_aa8(tmp_path: Path, second: str) -> None:
+    """Sta8 (the peer asked to release, a response is still due): a P-DATA-TF or another
+    A-RELEASE-RQ is AA-8 in PS3.8 Table 9-10, A-ABORT (2,2), not processed."""
+    ds = make_ct()
+    data = encode_dataset(ds)
+
+    async def main() -> tuple[int, int]:
+        profile = Profile(delay_before_response=0.5)
+        async with running_scp(profile, storage_dir=tmp_path) as scp, \
+                association(scp.port) as req:
+            await req.send_message(1, encode_command(CStoreRQ(1, CT, ds.SOPInstanceUID, 0, 0)),
+                                   data)
+            req.conn.send_bytes(ReleaseRQ().encode())
+            if second == "p-data":
+                await req.send_message(1, encode_command(CStoreRQ(2, CT, "1.2.3.4", 0, 0)),
+                                       data)
+            else:
+                req.conn.send_bytes(ReleaseRQ().encode())
+            while True:  # skip nothing but wait for the A-ABORT
+                got = await req.recv_pdu(5.0)
+                if isinstance(got, PeerEnded) or isinstance(got.pdu, Abort):
+                    return _abort_of(got)
+
+    assert run(main()) == (2, 2)
+    assert not (tmp_path / "1.2.3.4.dcm").exists()
+
+
+@pytest.mark.parametrize("pdu", [
+    bytes.fromhex("02000000000400000000"),  # A-ASSOCIATE-AC too short to decode
+    bytes.fromhex("03000000000400010101"),  # A-ASSOCIATE-RJ
+    bytes.fromhex("040000000006000000020103"),  # P-DATA-TF
+    bytes.fromhex("05000000000400000000"),  # A-RELEASE-RQ
+    bytes.fromhex("06000000000400000000"),  # A-RELEASE-RP
+    bytes.fromhex("09000000000400000000"),  # unknown type
+], ids=["ac", "rj", "p-data", "release-rq", "release-rp", "unknown"])
+def test_pdus_before_the_associate_request_follow_the_table(tmp_path: Path, pdu: bytes) -> None:
+    """Sta2: anything but an A-ASSOCIATE-RQ (or an A-ABORT) is AA-1, an A-ABORT whose source
+    and reason are those of ``abort_advice`` for Sta2 (the table is the single source)."""
+    expected = abort_advice(State.STA2, pdu[0],
+                            decodable=pdu[0] != 0x02)  # the truncated AC does not decode
+
+    async def main() -> tuple[int, int]:
+        async with running_scp(storage_dir=tmp_path) as scp:
+            reader, writer = await asyncio.open_connection("127.0.0.1", scp.port)
+            writer.write(pdu)
+            try:
+                got = await asyncio.wait_for(reader.readexactly(10), 5.0)
+            finally:
+                writer.close()
+            assert got[0] == 0x07, got.hex()
+            return got[8], got[9]
+
+    assert expected is not None
+    assert run(main()) == (expected.source, expected.reason)
