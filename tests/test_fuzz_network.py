@@ -12,7 +12,8 @@ and the SCP's resident memory stays within ``RSS_MARGIN`` of its first probe.
 
 The CI run is ``CI_CASES`` cases of seed ``HARNESS_FUZZ_SEED`` (default 14); the long run
 (``-m fuzz_long``) is ``LONG_CASES``. A failing batch is saved as JSON case files
-(to ``HARNESS_FUZZ_FAILURES``, default a temporary directory named in the failure message):
+(under ``HARNESS_FUZZ_FAILURES``, default ``$TMPDIR/dicom-harness-fuzz-failures``, one
+directory per failure, named in the failure message):
 copy the offending one to ``tests/data/fuzz/`` and it is replayed by
 ``test_regression_corpus`` from then on.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,6 +78,7 @@ def _oracle_failures(scp: Serve, root: Path) -> list[str]:
 
 def _save(cases: list[Case], problems: list[str]) -> Path:
     target = Path(os.environ.get("HARNESS_FUZZ_FAILURES") or _save.default)  # type: ignore[attr-defined]
+    target = target / time.strftime("%Y%m%d-%H%M%S")
     target.mkdir(parents=True, exist_ok=True)
     for case in cases:
         (target / f"{case.name}.json").write_text(case.to_json())
@@ -87,7 +90,8 @@ def _campaign(tmp_path: Path, seed: int, cases: int) -> dict[str, int]:
     """Run ``cases`` cases; assert the oracles; return figures for the README."""
     root = tmp_path / "scp"
     root.mkdir()
-    _save.default = tmp_path / "fuzz-failures"  # type: ignore[attr-defined]
+    # Not under tmp_path: pytest removes old temporary directories, the cases must stay.
+    _save.default = Path(tempfile.gettempdir()) / "dicom-harness-fuzz-failures"  # type: ignore[attr-defined]
     figures = {"cases": 0, "probes": 0, "closed_by_scp": 0, "stored": 0, "rss_first": 0,
                "rss_max": 0}
     with serve(root) as scp:

@@ -297,3 +297,28 @@ def test_pdus_before_the_associate_request_follow_the_table(tmp_path: Path, pdu:
 
     assert expected is not None
     assert run(main()) == (expected.source, expected.reason)
+
+
+def test_response_to_a_reset_peer_stops_at_the_first_lost_write(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by the long fuzz run: a response cut into many PDUs (small Maximum Length) for a
+    peer that reset the connection kept writing to the dead transport (asyncio logs
+    "socket.send() raised exception." on stderr after five). Writes stop once the transport
+    is closing."""
+    ds = make_ct()
+
+    async def main() -> None:
+        async with running_scp(storage_dir=tmp_path) as scp:
+            for i in range(20):  # the reset has to race the response: try a few times
+                async with association(scp.port, max_pdu=8) as req:
+                    await req.send_message(1, encode_command(CStoreRQ(
+                        1, CT, ds.SOPInstanceUID, 0, 0)), encode_dataset(ds), max_pdu=16384)
+                    if i % 2:
+                        await asyncio.sleep(0)
+                    req.conn.reset()
+            await asyncio.sleep(0.3)
+
+    with caplog.at_level(logging.WARNING):
+        run(main())
+    assert not [r for r in caplog.records if "socket.send()" in r.getMessage()], \
+        [r.getMessage() for r in caplog.records]

@@ -360,7 +360,7 @@ class AcceptorAssociation:
                            packing: Packing = "separate") -> None:
         limit = self.peer_max_pdu if max_pdu is None else max_pdu
         for pdu in pack(message_pdvs(context_id, command, data, limit), limit, packing):
-            if self.conn.is_closed:
+            if not self.conn.writable:
                 return
             self.conn.send_pdu(pdu)
             await self.conn.drain(self.config.artim_timeout)
@@ -372,6 +372,8 @@ class AcceptorAssociation:
             self.conn.send_pdv(context_id, 0x03, command)  # what pack() would send, leaner
             return
         for pdu in pack(message_pdvs(context_id, command, None, limit), limit, "separate"):
+            if not self.conn.writable:  # reset while sending a response cut very small
+                return
             self.conn.send_pdu(pdu)
 
     def abort(self, source: int = AbortSource.SERVICE_PROVIDER,

@@ -253,6 +253,13 @@ class PDUConnection(asyncio.BufferedProtocol):
         self._drain_waiters.clear()
 
     # sending --------------------------------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        """Open and not closing: after a reset the transport is closing before
+        ``connection_lost`` runs, and every write then is lost (asyncio warns after five)."""
+        return self.transport is not None and not self.is_closed and \
+            not self.transport.is_closing()
+
     def send_pdu(self, pdu: PDU, *, summary: str | None = None) -> None:
         if self.transport is None or self.is_closed:
             raise ConnectionClosed("connection is closed")

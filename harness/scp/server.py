@@ -476,7 +476,7 @@ class SCPAssociation:
 
     def _send(self, context_id: int, command: bytes) -> None:
         net = self.net
-        if net is None or net.conn.is_closed:
+        if net is None or not net.conn.writable:
             return
         if self.profile.has("ignore_peer_max_pdu"):
             net.conn.send_pdu(_single_pdu(context_id, command))
