@@ -475,8 +475,9 @@ def serve(root: Path, *, profile: Path | None = None) -> Iterator[Serve]:
 
 def stderr_problems(path: Path) -> list[str]:
     """Lines of the SCP's stderr that are not its ordinary log lines."""
-    return [line for line in path.read_text(errors="replace").splitlines()
-            if line.strip() and not ALLOWED_STDERR.match(line)]
+    text = path.read_text(errors="replace")
+    lines = text.split("\n")[:-1]  # the last piece may be a line still being written
+    return [line for line in lines if line.strip() and not ALLOWED_STDERR.match(line)]
 
 
 def files_without_success(storage: Path, successes: set[str]) -> list[str]:

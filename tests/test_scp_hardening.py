@@ -322,3 +322,24 @@ def test_response_to_a_reset_peer_stops_at_the_first_lost_write(
         run(main())
     assert not [r for r in caplog.records if "socket.send()" in r.getMessage()], \
         [r.getMessage() for r in caplog.records]
+
+
+def test_peer_chosen_text_cannot_forge_log_lines(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Found by the long fuzz run: AE titles and UIDs are the peer's bytes; a newline in one
+    split the SCP's log line in two (a forged line). They are logged escaped."""
+    ds = make_ct()
+
+    async def main() -> None:
+        async with running_scp(storage_dir=tmp_path) as scp:
+            req, _answer = await associate(scp.port, calling="EVIL\nstore x")
+            req.close()
+            async with association(scp.port) as req:
+                await store(req, encode_dataset(ds), "1.2.3\n4", msg_id=1)
+
+    with caplog.at_level(logging.INFO, logger="harness.scp"):
+        run(main())
+    messages = [r.getMessage() for r in caplog.records if r.name == "harness.scp"]
+    assert any("EVIL\\nstore x" in m for m in messages), messages
+    assert any("1.2.3\\n4" in m for m in messages), messages
+    assert not [m for m in messages if "\n" in m]

@@ -63,6 +63,11 @@ from harness.wire.states import (
 )
 
 ASSOCIATE_RQ_LIMIT = 1 << 20
+# A-ABORT source and reasons (PS3.8 Table 9-26) used here, short.
+_PROVIDER = AbortSource.SERVICE_PROVIDER
+_UNSPECIFIED = AbortReason.NOT_SPECIFIED
+_INVALID_VALUE = AbortReason.INVALID_PDU_PARAMETER_VALUE
+_UNEXPECTED_PARAMETER = AbortReason.UNEXPECTED_PDU_PARAMETER
 
 # Table 9-10 (harness.wire.states) as the acceptor looks it up: (state label, received PDU
 # type; 0 for Evt19) -> action, and (state label, local event) -> (action, next state label).
@@ -176,7 +181,7 @@ class AcceptorAssociation:
             self.conn.close()
         else:
             self.trace_event("idle timeout", f"after {self.config.idle_timeout} s")
-            self.abort(2, 0, how="idle-timeout")
+            self.abort(_PROVIDER, _UNSPECIFIED, how="idle-timeout")
 
     def evict(self) -> None:
         """Close a connection still waiting for its A-ASSOCIATE-RQ early: ARTIM expiry
@@ -306,7 +311,8 @@ class AcceptorAssociation:
     def _pdata(self, pdu: PDataTF, item: Received) -> None:
         limit = self.config.max_pdu
         if self.config.enforce_max_pdu and limit and item.length > limit:
-            self.abort(2, 6, how=f"P-DATA-TF of {item.length} bytes over our maximum {limit}")
+            self.abort(_PROVIDER, _INVALID_VALUE,
+                       how=f"P-DATA-TF of {item.length} bytes over our maximum {limit}")
             return
         broken = [f for f in item.findings if f.severity == "error"]
         if broken and not self.config.abort_on_bad_pdu:
@@ -314,12 +320,14 @@ class AcceptorAssociation:
             return
         if broken:
             # Lengths that do not add up (PS3.8 9.3.5): the stream cannot be trusted.
-            self.abort(2, 6, how=f"invalid P-DATA-TF: {broken[0].field}: {broken[0].found}")
+            self.abort(_PROVIDER, _INVALID_VALUE,
+                       how=f"invalid P-DATA-TF: {broken[0].field}: {broken[0].found}")
             return
         for pdv in pdu.pdvs:
             if pdv.context_id not in self.contexts and not self.config.accept_unaccepted_context:
-                self.abort(2, 6, how=f"PDV on presentation context {pdv.context_id}, "
-                                     "which was not accepted")
+                self.abort(_PROVIDER, _INVALID_VALUE,
+                           how=f"PDV on presentation context {pdv.context_id}, which was not "
+                               "accepted")
                 return
             event = self.assembler.feed(pdv)
             if event is None:
@@ -336,7 +344,8 @@ class AcceptorAssociation:
                 if self.config.lenient_framing:
                     self.trace_event("PDV ignored", "; ".join(f.found for f in event.findings))
                     continue
-                self.abort(2, 5, how="; ".join(f.found for f in event.findings))
+                self.abort(_PROVIDER, _UNEXPECTED_PARAMETER,
+                           how="; ".join(f.found for f in event.findings))
             if self.ended is not None:
                 return
 

@@ -35,7 +35,13 @@ from harness.scp.service import (
     StoreHandler,
 )
 from harness.scp.storage import IncomingFile, drop_part, open_part, safe_name
-from harness.wire.constants import NO_DATA_SET, AbortReason, AbortSource, CommandField
+from harness.wire.constants import (
+    NO_DATA_SET,
+    AbortReason,
+    AbortSource,
+    CommandField,
+    StoreStatus,
+)
 from harness.wire.dataset_check import DatasetStructureChecker
 from harness.wire.dimse import (
     CEchoRSP,
@@ -50,6 +56,12 @@ from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, AssociateRQ
 from harness.wire.uid import is_valid_uid
 
 LOG = logging.getLogger("harness.scp")
+Status = StoreStatus  # the C-STORE statuses the SCP sends, short
+# A-ABORT source and reasons (PS3.8 Table 9-26) used here, short.
+_PROVIDER = AbortSource.SERVICE_PROVIDER
+_UNSPECIFIED = AbortReason.NOT_SPECIFIED
+_INVALID_VALUE = AbortReason.INVALID_PDU_PARAMETER_VALUE
+_UNEXPECTED_PARAMETER = AbortReason.UNEXPECTED_PDU_PARAMETER
 # Store records a long-running ``serve`` keeps (the latest ones); the log has every store.
 SERVE_KEEP_RECORDS = 1000
 
@@ -153,7 +165,8 @@ class SCPAssociation:
         answer = negotiate(self.profile, rq, findings, assoc.server.active)
         LOG.info("association %d from %s: %s calling=%s called=%s", assoc.assoc_id,
                  assoc.conn.peer, type(answer).__name__.replace("Associate", "A-ASSOCIATE-")
-                 .replace("Abort", "A-ABORT"), rq.calling_ae_title, rq.called_ae_title)
+                 .replace("Abort", "A-ABORT"), _loggable(rq.calling_ae_title),
+                 _loggable(rq.called_ae_title))
         return answer
 
     def on_command(self, assoc: AcceptorAssociation, context_id: int, command: DecodedCommand,
@@ -163,12 +176,13 @@ class SCPAssociation:
         el = command.elements
         if command.explicit_vr and not self.profile.has("silent_on_bad_command"):
             # Command sets are always Implicit VR LE (PS3.7 6.3.1): values cannot be trusted.
-            assoc.abort(2, 6, how="command set encoded in Explicit VR")
+            assoc.abort(_PROVIDER, _INVALID_VALUE, how="command set encoded in Explicit VR")
         elif cf == CommandField.C_STORE_RQ:
             self._store_command(context_id, command)
         elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(0x0110), int):
             msg_id = int(el[0x0110])  # type: ignore[call-overload]
-            status = 0x0211 if self.profile.has("bad_echo_status") else 0x0000
+            status = Status.UNRECOGNIZED_OPERATION if self.profile.has("bad_echo_status") \
+                else Status.SUCCESS
             self._enqueue(lambda: self._send(context_id, encode_command(
                 CEchoRSP(msg_id, status))))
         elif cf == CommandField.C_CANCEL_RQ:
@@ -177,17 +191,19 @@ class SCPAssociation:
                 if len(self.dimse.cancel_req) < 64:
                     self.dimse.cancel_req[target] = command.message
                 if self.profile.has("answer_cancel"):
-                    self._send(context_id, _generic_response(0x8001, target, 0xFE00))
+                    self._send(context_id, _generic_response(CommandField.C_STORE_RSP, target,
+                                                             Status.CANCEL))
         elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(0x0110), int) and \
                 not self.profile.has("silent_on_bad_command"):
             # A request we do not perform: Unrecognized operation (PS3.7 C.5.23).
             msg_id = int(el[0x0110])  # type: ignore[call-overload]
             self._enqueue(lambda: self._send(context_id, _generic_response(
-                cf | 0x8000, msg_id, 0x0211)))
+                cf | 0x8000, msg_id, Status.UNRECOGNIZED_OPERATION)))
             if el.get(0x0800, NO_DATA_SET) != NO_DATA_SET:
                 self.current = None  # its data set is read and dropped
         elif not self.profile.has("silent_on_bad_command"):
-            assoc.abort(2, 6, how=f"undecodable or unexpected command ({command.command_name})")
+            assoc.abort(_PROVIDER, _INVALID_VALUE,
+                        how=f"undecodable or unexpected command ({command.command_name})")
 
     def _store_command(self, context_id: int, command: DecodedCommand) -> None:
         assert self.net is not None
@@ -196,7 +212,7 @@ class SCPAssociation:
         msg_id = el.get(0x0110)
         if not isinstance(msg_id, int):
             if not p.has("silent_on_bad_command"):
-                self.net.abort(2, 6, how="C-STORE-RQ without a Message ID")
+                self.net.abort(_PROVIDER, _INVALID_VALUE, how="C-STORE-RQ without a Message ID")
             return
         sop_class = str(el.get(0x0002) or "")
         sop_instance = str(el.get(0x1000) or "")
@@ -211,38 +227,39 @@ class SCPAssociation:
         bad_length = [f"({0:04X},{tag:04X})" for tag in _STORE_RQ_US if tag in el
                       and not isinstance(el[tag], int)]
         if bad_length and not p.has("silent_on_bad_command"):
-            req.precheck = (0xC000, _short("invalid C-STORE-RQ: value length of "
-                                           + ", ".join(bad_length)))
+            req.precheck = (Status.CANNOT_UNDERSTAND, _short(
+                "invalid C-STORE-RQ: value length of " + ", ".join(bad_length)))
         elif not isinstance(command.message, CStoreRQ):
             missing = [f.field for f in command.findings if "missing" in f.found.lower()
                        or "missing" in f.expected.lower()]
             if p.has("silent_on_bad_command"):
                 return
-            req.precheck = (0xC000, _short("invalid C-STORE-RQ: " + (", ".join(missing)
-                                                                      or "bad command set")))
+            req.precheck = (Status.CANNOT_UNDERSTAND, _short(
+                "invalid C-STORE-RQ: " + (", ".join(missing) or "bad command set")))
         elif not has_data:
             if p.has("silent_on_bad_command"):
                 return
-            req.precheck = (0xC000, "C-STORE-RQ without a data set")
+            req.precheck = (Status.CANNOT_UNDERSTAND, "C-STORE-RQ without a data set")
         elif ((msg_id in self.outstanding or msg_id in self.answered_now)
               and not p.has("no_duplicate_check")) or (
                 p.has("duplicate_check_all") and msg_id in self.seen_ids):
-            req.precheck = (0x0210, f"Message ID {msg_id} is outstanding")
+            req.precheck = (Status.DUPLICATE_INVOCATION, f"Message ID {msg_id} is outstanding")
         elif abstract != sop_class and not p.has("accept_wrong_context") and not \
                 p.accept_any_abstract_syntax:
-            req.precheck = (0x0122, "SOP class differs from the presentation context")
+            req.precheck = (Status.NO_SUCH_SOP_CLASS,
+                            "SOP class differs from the presentation context")
         elif (not is_valid_uid(sop_instance) and not p.has("accept_invalid_uid")) or (
                 p.has("strict_uid_length") and len(sop_instance) >= 60):
-            req.precheck = (0x0117, "invalid Affected SOP Instance UID")
+            req.precheck = (Status.INVALID_SOP_INSTANCE, "invalid Affected SOP Instance UID")
         self.outstanding.add(msg_id)
         self.seen_ids.add(msg_id)
         if p.has("abort_after_command"):
-            self.net.abort(2, 0, how="fault abort_after_command")
+            self.net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_after_command")
             return
         if p.has("success_before_data") and has_data:
-            self._enqueue(lambda: self._respond(req, context, status=0x0000))
+            self._enqueue(lambda: self._respond(req, context, status=Status.SUCCESS))
             self.current = _Incoming(req, context)  # data still arrives; it is dropped
-            req.precheck = (0x0000, None)
+            req.precheck = (Status.SUCCESS, None)
             return
         if not has_data:
             self._enqueue(lambda: self._respond(req, context))
@@ -280,10 +297,10 @@ class SCPAssociation:
             if cur.checker is not None:
                 cur.checker.feed(fragment)
         if last and not len(fragment) and self.profile.has("reject_empty_pdv"):
-            assoc.abort(2, 6, how="fault reject_empty_pdv")
+            assoc.abort(_PROVIDER, _INVALID_VALUE, how="fault reject_empty_pdv")
             return
         if cur.fragments == 1 and not last and self.profile.has("abort_during_data"):
-            assoc.abort(2, 0, how="fault abort_during_data")
+            assoc.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_during_data")
             return
         if not last:
             return
@@ -301,9 +318,10 @@ class SCPAssociation:
             elif not self.profile.has("accept_uid_mismatch") and (
                     req.dataset_sop_class != req.AffectedSOPClassUID
                     or req.dataset_sop_instance != req.AffectedSOPInstanceUID):
-                req.precheck = (0xA900, "data set SOP Class/Instance UID differs from command")
+                req.precheck = (Status.DATA_SET_DOES_NOT_MATCH,
+                                "data set SOP Class/Instance UID differs from command")
             elif (problem := cur.image_problem()) and not self.profile.has("accept_truncated"):
-                req.precheck = (0xA900, _short(problem))
+                req.precheck = (Status.DATA_SET_DOES_NOT_MATCH, _short(problem))
         ctx = cur.context
         self._enqueue(lambda: self._respond(req, ctx))
 
@@ -342,7 +360,7 @@ class SCPAssociation:
         self.queue.clear()
         self._drop_spare()
         if assoc.rq is not None:
-            LOG.info("association %d ended: %s", assoc.assoc_id, how)
+            LOG.info("association %d ended: %s", assoc.assoc_id, _loggable(how))
         # The association refers to this handler: drop the way back, so that both are freed
         # as soon as the connection closes (work still queued sees no association and stops).
         self.net = None
@@ -420,7 +438,7 @@ class SCPAssociation:
                 req.file.discard()
             return
         if p.has("abort_before_response"):
-            net.abort(2, 0, how="fault abort_before_response")
+            net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_before_response")
             return
         if p.has("close_on_store"):
             net.conn.close()
@@ -434,7 +452,7 @@ class SCPAssociation:
         elif req.precheck is None:
             req.precheck = self.scp.rule_status(req)
         if p.has("cancel_status") and self.service.is_cancelled(req.MessageID):
-            req.precheck = (0xFE00, None)
+            req.precheck = (Status.CANCEL, None)
         rsp = self.service.SCP(req, context)
         if req.file is not None:
             self.files.discard(req.file)
@@ -486,7 +504,7 @@ class SCPAssociation:
 
 def _cannot_store(req: CStoreRequest, exc: OSError) -> None:
     """The storage directory failed us: Refused, Out of Resources (PS3.4 B.2.3)."""
-    LOG.error("cannot store %s: %s", req.AffectedSOPInstanceUID, exc)
+    LOG.error("cannot store %s: %s", _loggable(req.AffectedSOPInstanceUID), exc)
     req.precheck = (STATUS_OUT_OF_RESOURCES, _short(f"cannot store: {exc.strerror or exc}"))
 
 
@@ -503,6 +521,13 @@ def _generic_response(command_field: int, msg_id: int, status: int) -> bytes:
         (0x0800, value_us(NO_DATA_SET)),
         (0x0900, value_us(status)),
     ])
+
+
+def _loggable(text: object) -> str:
+    """A value the peer chose, safe on one log line: control characters (a newline would
+    forge a log line) and the like escaped."""
+    value = text.decode("latin-1") if isinstance(text, bytes) else str(text)
+    return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
 
 
 def _short(text: str) -> str:
@@ -623,7 +648,8 @@ class StorageSCP:
         if keep is not None and len(self.records) >= 2 * keep + 1:
             del self.records[:len(self.records) - keep]  # trimmed now and then: amortised O(1)
         LOG.info("store assoc=%d id=%d %s status=0x%04X %s", assoc_id, req.MessageID,
-                 req.AffectedSOPInstanceUID, rec.status, path.name if path else "(not stored)")
+                 _loggable(req.AffectedSOPInstanceUID), rec.status,
+                 path.name if path else "(not stored)")
         if self.on_store is not None:
             self.on_store(rec)
 
