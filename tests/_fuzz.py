@@ -189,8 +189,13 @@ def _command_element(pdus: list[bytes], rng: random.Random) -> str:
     cmd = bytearray(pdus[i][12:])
     offsets, pos = [], 0
     while pos + 8 <= len(cmd):
+        step = 8 + struct.unpack_from("<I", cmd, pos + 4)[0]
+        if pos + step > len(cmd):  # a length already damaged: stop at what is whole
+            break
         offsets.append(pos)
-        pos += 8 + struct.unpack_from("<I", cmd, pos + 4)[0]
+        pos += step
+    if not offsets:
+        return _flip(pdus, rng)
     pos = rng.choice(offsets[1:] or offsets)
     tag = struct.unpack_from("<HH", cmd, pos)
     old = struct.unpack_from("<I", cmd, pos + 4)[0]

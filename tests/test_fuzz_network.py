@@ -66,8 +66,16 @@ def _answered_files(stderr: Path) -> set[str]:
 
 def _oracle_failures(scp: Serve, root: Path) -> list[str]:
     problems = [f"stderr: {line}" for line in stderr_problems(scp.stderr)[:5]]
-    stored = {p.name for p in scp.storage.iterdir() if p.is_file() and not p.name.startswith(".")}
-    unanswered = stored - _answered_files(scp.stderr)
+    unanswered: set[str] = set()
+    for _attempt in range(3):
+        # A store still in progress (the peer stopped waiting for it) may be renamed into
+        # place a moment before its log line: look again before calling it unanswered.
+        stored = {p.name for p in scp.storage.iterdir()
+                  if p.is_file() and not p.name.startswith(".")}
+        unanswered = stored - _answered_files(scp.stderr)
+        if not unanswered:
+            break
+        time.sleep(0.5)
     problems += [f"file without Success: {name}" for name in sorted(unanswered)[:5]]
     outside = {p.name for p in root.iterdir()} - {"store", "serve.stderr"}
     problems += [f"written outside the storage directory: {name}" for name in sorted(outside)]
