@@ -20,6 +20,7 @@ import json
 import random
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -341,48 +342,67 @@ RELEASE_RP = b"\x06\x00\x00\x00\x00\x04\x00\x00\x00\x00"
 async def play(port: int, case: Case, *, quiet: float = 0.15, limit: float = 3.0,
                until: bytes | None = None) -> Outcome:
     """Send the case's chunks, read until the SCP closes, is quiet for ``quiet`` s, or
-    ``until`` arrived."""
+    ``until`` arrived.
+
+    A plain non-blocking socket rather than asyncio streams: when the SCP answers and closes
+    while chunks are still going out, a write fails (the SCP's kernel resets), and a stream
+    transport then drops what it had not read yet; the socket still gives it."""
     out = Outcome()
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
-    except (OSError, TimeoutError):
-        return out
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
     got = bytearray()
     try:
-        with contextlib.suppress(OSError, TimeoutError):  # the SCP may close in the middle
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 5)
+        except (OSError, TimeoutError):
+            return out
+        deadline = loop.time() + limit
+        try:
             for chunk in case.chunks:
-                writer.write(chunk)
-                if len(case.chunks) > 1:
-                    await asyncio.wait_for(writer.drain(), 2)
-            await asyncio.wait_for(writer.drain(), 2)
-        # What arrived meanwhile is in the reader's buffer: read it all the same.
-        while loop.time() < deadline:
+                await asyncio.wait_for(loop.sock_sendall(sock, chunk), 2)
+                if len(case.chunks) > 1 and _recv_ready(sock, got):
+                    out.closed_by_scp = True  # answered and closed: stop dripping
+                    break
+        except (OSError, TimeoutError):
+            out.closed_by_scp = True
+        while not out.closed_by_scp and loop.time() < deadline and \
+                (until is None or until not in got):
             try:
-                data = await asyncio.wait_for(reader.read(65536), quiet)
+                data = await asyncio.wait_for(loop.sock_recv(sock, 65536), quiet)
             except TimeoutError:
+                break
+            except OSError:
+                out.closed_by_scp = True
                 break
             if not data:
                 out.closed_by_scp = True
                 break
             got += data
-            if until is not None and until in got:
-                break
-    except (OSError, TimeoutError):
-        out.closed_by_scp = True
+        if out.closed_by_scp:
+            _recv_ready(sock, got)  # whatever is still queued in the kernel
     finally:
         if case.reset:
             with contextlib.suppress(OSError):
-                sock = writer.get_extra_info("socket")
-                sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_LINGER,
-                                struct.pack("ii", 1, 0))
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
     out.received = bytes(got)
     out.successes = store_successes(out.received)
     return out
+
+
+def _recv_ready(sock: socket.socket, got: bytearray) -> bool:
+    """Append what can be read without waiting; True once the peer closed (or reset)."""
+    while True:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
+        got += data
 
 
 def store_successes(stream: bytes) -> set[str]:
