@@ -27,9 +27,18 @@ import pytest
 
 from harness.net.acceptor import AcceptorAssociation
 from harness.net.connection import PDUConnection
-from harness.scp import Profile
+from harness.scp import Profile, StorageSCP
 from harness.wire.pdu import ReleaseRP
-from tests._scp_support import association, encode_dataset, make_ct, run, running_scp, store
+from tests._scp_support import (
+    association,
+    echo,
+    encode_dataset,
+    make_ct,
+    run,
+    running_scp,
+    status_of,
+    store,
+)
 
 
 def _live(kind: type) -> int:
@@ -98,6 +107,33 @@ def test_connections_over_the_pending_cap_close_the_oldest(tmp_path: Path) -> No
             for _reader, writer in first + later:
                 writer.close()
             assert await _wait_until(lambda: scp.server.pending == 0, 5.0)
+
+    run(main())
+
+
+def test_receive_buffers_are_lazy_and_given_back_when_idle(tmp_path: Path) -> None:
+    """No buffer before the first byte; an association quiet for a trim interval gives its
+    buffer back, and the next PDU gets a new one."""
+
+    async def main() -> None:
+        scp = StorageSCP(Profile(), tmp_path)
+        scp.server.config.idle_trim_interval = 0.1
+        await scp.start()
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", scp.port)
+            assert await _wait_until(lambda: len(scp.server.associations) == 1, 5.0)
+            idle = next(iter(scp.server.associations))
+            assert idle.conn.framer.capacity == 0  # nothing received: nothing allocated
+            async with association(scp.port) as req:
+                busy = max(scp.server.associations, key=lambda a: a.assoc_id)
+                assert status_of(await echo(req)) == 0x0000
+                assert busy.conn.framer.capacity > 0
+                assert await _wait_until(lambda: busy.conn.framer.capacity == 0, 5.0)
+                assert status_of(await echo(req, msg_id=100)) == 0x0000  # allocated again
+                await req.release(5.0)
+            writer.close()
+        finally:
+            await scp.stop()
 
     run(main())
 
