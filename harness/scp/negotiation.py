@@ -12,6 +12,11 @@ from harness.wire.constants import (
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     VERIFICATION_SOP_CLASS,
+    AbortReason,
+    AbortSource,
+    RejectReason,
+    RejectResult,
+    RejectSource,
 )
 from harness.wire.findings import Finding
 from harness.wire.items import (
@@ -64,37 +69,46 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("ascii", "replace")
 
 
+_PERMANENT = RejectResult.PERMANENT
+
+
 def negotiate(profile: Profile, rq: AssociateRQ, findings: list[Finding],
               active_associations: int) -> AssociateAC | AssociateRJ | Abort | None:
     """Decide A-ASSOCIATE-AC, -RJ or A-ABORT for ``rq`` under ``profile``;
     ``active_associations`` counts the established ones, not this one."""
     if profile.has("reject_all"):
-        return AssociateRJ(1, 1, 1)
+        return AssociateRJ(_PERMANENT, RejectSource.SERVICE_USER, RejectReason.NO_REASON_GIVEN)
     if active_associations >= profile.max_associations:
         if profile.has("refuse_tcp_when_full"):
             return None  # close without a PDU: what PS3.8 9.1.4 Note 1 advises against
-        return AssociateRJ(2, 3, 2)  # transient, local limit exceeded (PS3.8 9.3.4)
+        return AssociateRJ(RejectResult.TRANSIENT, RejectSource.PROVIDER_PRESENTATION,
+                           RejectReason.LOCAL_LIMIT_EXCEEDED)  # PS3.8 9.3.4
     version = rq.protocol_version
     if (not version & 1 and not profile.has("accept_any_version")) or (
             profile.has("reject_version_bits") and version != 1):
-        return AssociateRJ(1, 2, 2)
+        return AssociateRJ(_PERMANENT, RejectSource.PROVIDER_ACSE,
+                           RejectReason.PROTOCOL_VERSION_NOT_SUPPORTED)
     if rq.application_context != APPLICATION_CONTEXT_NAME and not profile.has(
             "accept_bad_app_context"):
-        return AssociateRJ(1, 1, 2)
+        return AssociateRJ(_PERMANENT, RejectSource.SERVICE_USER,
+                           RejectReason.APPLICATION_CONTEXT_NOT_SUPPORTED)
     user = rq.user_information
     if profile.has("abort_on_unknown_subitem") and user is not None and any(
             isinstance(s, RawItem) for s in user.sub_items):
-        return Abort(2, 4)
+        return Abort(AbortSource.SERVICE_PROVIDER, AbortReason.UNRECOGNIZED_PDU_PARAMETER)
     bad_ids = [f for f in findings if f.field == "Presentation-context-ID"]
     if bad_ids and not profile.has("accept_even_context_id"):
-        return Abort(2, 6)  # invalid-PDU-parameter-value (PS3.8 9.3.2.2, 9.3.8)
+        return Abort(AbortSource.SERVICE_PROVIDER,
+                     AbortReason.INVALID_PDU_PARAMETER_VALUE)  # PS3.8 9.3.2.2, 9.3.8
     lax_ae = profile.has("accept_bad_ae")
     if (any(f.field == "Calling-AE-title" for f in findings) and not lax_ae) or (
             profile.calling_aet_allow and rq.calling_ae_title not in profile.calling_aet_allow):
-        return AssociateRJ(1, 1, 3)
+        return AssociateRJ(_PERMANENT, RejectSource.SERVICE_USER,
+                           RejectReason.CALLING_AE_NOT_RECOGNIZED)
     if (any(f.field == "Called-AE-title" for f in findings) and not lax_ae) or (
             profile.require_called_aet and rq.called_ae_title != profile.ae_title):
-        return AssociateRJ(1, 1, 7)
+        return AssociateRJ(_PERMANENT, RejectSource.SERVICE_USER,
+                           RejectReason.CALLED_AE_NOT_RECOGNIZED)
     results, roles = _contexts(profile, rq)
     extra: list[SubItem] = list(roles)
     window = user.async_ops_window if user is not None else None
