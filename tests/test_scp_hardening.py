@@ -343,3 +343,28 @@ def test_peer_chosen_text_cannot_forge_log_lines(tmp_path: Path,
     assert any("EVIL\\nstore x" in m for m in messages), messages
     assert any("1.2.3\\n4" in m for m in messages), messages
     assert not [m for m in messages if "\n" in m]
+
+
+def test_exception_in_a_timer_callback_is_logged_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The last resort covers the association's timers too (ARTIM here): one log line, the
+    connection closed, nothing for asyncio's "Exception in callback" handler."""
+
+    def broken(self: SCPAssociation, *args: object) -> None:
+        raise RuntimeError("injected failure at the end")
+
+    monkeypatch.setattr(SCPAssociation, "on_end", broken)
+
+    async def main() -> None:
+        async with running_scp(Profile(artim_timeout=0.2), storage_dir=tmp_path) as scp:
+            reader, writer = await asyncio.open_connection("127.0.0.1", scp.port)
+            try:
+                await asyncio.wait_for(reader.read(100), 5.0)  # closed by ARTIM expiry
+            finally:
+                writer.close()
+
+    with caplog.at_level(logging.ERROR):
+        run(main())
+    lines = [r for r in caplog.records if "injected failure" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.name == "asyncio"]

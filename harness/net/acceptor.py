@@ -165,6 +165,12 @@ class AcceptorAssociation:
         self._timer = None if delay is None else self.loop.call_later(delay, self._expired, which)
 
     def _expired(self, which: str) -> None:
+        try:
+            self._on_timer(which)
+        except Exception as exc:  # a timer callback is a protocol callback too
+            self.conn.fail(exc)
+
+    def _on_timer(self, which: str) -> None:
         self._timer = None
         if which == "idle" and self.config.idle_timeout is not None:
             # Received PDUs only stamp the time (re-arming a timer per PDU is costly): if

@@ -126,7 +126,7 @@ class PDUConnection(asyncio.BufferedProtocol):
         try:  # free unless something raises
             self._frames()
         except Exception as exc:
-            self._failed(exc)
+            self.fail(exc)
 
     def data_received(self, data: bytes) -> None:
         """Bytes that did not come through ``get_buffer`` (tests, replays)."""
@@ -135,10 +135,11 @@ class PDUConnection(asyncio.BufferedProtocol):
         try:
             self._frames()
         except Exception as exc:
-            self._failed(exc)
+            self.fail(exc)
 
-    def _failed(self, exc: Exception) -> None:
-        """The last resort: an exception escaped PDU processing. Without this asyncio drops
+    def fail(self, exc: Exception) -> None:
+        """The last resort: an exception escaped PDU processing (or a timer of the
+        association). Without this asyncio drops
         the connection with a traceback on stderr and the peer gets nothing; instead log one
         line and let the sink end the association (A-ABORT), then stop reading."""
         LOG.error("association %d: internal error, association aborted: %s", self.assoc_id,
@@ -235,7 +236,11 @@ class PDUConnection(asyncio.BufferedProtocol):
         self._drain_waiters.clear()
         sink, self.sink = self.sink, None
         if sink is not None:
-            sink.closed(self, exc)
+            try:
+                sink.closed(self, exc)
+            except Exception as error:  # the last resort here too: one line, no traceback
+                LOG.error("association %d: internal error after the connection closed: %s",
+                          self.assoc_id, describe_exception(error))
         # Teardown: what the connection refers to (its sink, the data hook, both reaching
         # back to it) goes, so a closed connection is freed at once rather than by the
         # cycle collector, and the receive buffer with it.
