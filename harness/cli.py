@@ -190,6 +190,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _nothing_selected(suite: str | None, keyword: str | None, slow: bool) -> str:
+    """Why a run has no scenario, naming only the options the user gave (an empty default
+    suite is the loader's error, which says where it looked)."""
+    given = [f"--suite {suite}"] if suite else []
+    given += [f"-k {keyword!r}"] if keyword else []
+    hint = "" if slow else " (scenarios tagged slow need --slow)"
+    if given:
+        return f"no scenario selected by {' and '.join(given)}{hint}"
+    return f"no scenario selected: every scenario of the suite is tagged slow{hint}"
+
+
 def _check_reachable(host: str, port: int, timeout: float) -> None:
     reason = unreachable(host, port, timeout)
     if reason is not None:
@@ -203,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenarios = load_scenarios(args.suite, args.keyword, args.slow)
     if not scenarios:
-        raise UsageError("no scenario selected (check --suite and -k)")
+        raise UsageError(_nothing_selected(args.suite, args.keyword, args.slow))
     try:
         declared = load_target_profile(args.target_profile)
     except TargetProfileError as exc:
