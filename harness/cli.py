@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from harness import __version__
 from harness.net.address import parse_address, unreachable
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_SIGPIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `| head`
 
 
 class UsageError(Exception):
@@ -150,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dicom-harness {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`dicom-harness list | head`): stop quietly, as
+        # a shell tool does on SIGPIPE, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_SIGPIPE
     return EXIT_USAGE
 
 
