@@ -94,7 +94,7 @@ class BlockingAssociation:
     ``release`` or ``abort``. Not thread-safe: one user (greenlet) owns it."""
 
     def __init__(self, cfg: SenderConfig, workload: Workload, uids: UidSource,
-                 cache: PlanCache | None = None) -> None:
+                 cache: PlanCache | None = None, first_seq: int = 0) -> None:
         self.cfg = cfg
         self.workload = workload
         self.uids = uids
@@ -102,13 +102,19 @@ class BlockingAssociation:
         self.sock: socket.socket | None = None
         self.negotiated: Negotiated | None = None
         self.stores = 0  # stores answered on this association
+        self.current_sop_class = ""  # SOP class of the store in progress (or the last one)
         self._plans: list[tuple[MessagePlan, str]] = []  # (plan, SOP class)
         self._head = bytearray()
         self._head_view = memoryview(self._head)
         self._head_plan: MessagePlan | None = None
         self._rx = ReceiveBuffer(MAX_RESPONSE_PDU, size=1 << 16)
-        self._seq = 0
+        self._seq = first_seq  # UIDs go on from here: a user's next association continues
         self._msg_id = 0
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number of the next UID (hand it to the user's next association)."""
+        return self._seq
 
     # --- set-up ---------------------------------------------------------------------------
     def open(self) -> Negotiated:
@@ -183,6 +189,7 @@ class BlockingAssociation:
         """Send the next instance of the workload (fresh SOP Instance UID) and wait for its
         C-STORE-RSP. Latency: first byte handed to the socket to response decoded."""
         plan, sop_class = self._plans[self._seq % len(self._plans)]
+        self.current_sop_class = sop_class
         head = self._head
         if self._head_plan is not plan:
             head[:len(plan.head)] = plan.head

@@ -99,6 +99,7 @@ class Tally:
 
     def add(self, part: dict[str, Any]) -> None:
         """Merge a ``to_dict``/``take`` result into this tally."""
+        had = self.instances
         self.histogram.merge(LatencyHistogram.from_dict(part["histogram"]))
         if part["series"] is not None:
             series = ThroughputSeries.from_dict(part["series"])
@@ -124,8 +125,7 @@ class Tally:
         self.negotiated = self.negotiated or part["negotiated"]
         if part["instances"]:
             first, last = float(part["first"]), float(part["last"])
-            self.first = first if not self.instances - int(part["instances"]) else \
-                min(self.first, first)
+            self.first = first if had == 0 else min(self.first, first)
             self.last = max(self.last, last)
 
     def merged(self) -> Merged:

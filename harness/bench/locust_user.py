@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gevent
 from locust import User, constant, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -56,7 +55,6 @@ ASSOCIATE = "A-ASSOCIATE"
 RETRY_DELAY_S = 0.5  # after a failed association, before the user tries again
 
 
-@events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     group = parser.add_argument_group("dicom-harness", "C-STORE load on a DICOM Storage SCP")
     group.add_argument("--dicom-target", default="", metavar="HOST:PORT",
@@ -136,6 +134,7 @@ class DicomStoreUser(User):
         self.names: dict[str, str] = {}
         self.uids: UidSource | None = None
         self.per_association = 0
+        self.seq = 0  # UIDs sent by this user so far: each association goes on from here
 
     def on_start(self) -> None:
         opts = self.environment.parsed_options
@@ -149,15 +148,14 @@ class DicomStoreUser(User):
     def _open(self) -> BlockingAssociation | None:
         assert self.cfg is not None and self.uids is not None
         workload = _PROC.workload_for(self.environment.parsed_options)
-        assoc = BlockingAssociation(self.cfg, workload, self.uids, _PROC.cache)
+        assoc = BlockingAssociation(self.cfg, workload, self.uids, _PROC.cache, self.seq)
         started = time.perf_counter()
         try:
             neg = assoc.open()
         except StoreFailure as exc:
             self._association_failed(exc, time.perf_counter() - started)
-            gevent.sleep(RETRY_DELAY_S)
+            time.sleep(RETRY_DELAY_S)  # gevent's sleep: Locust patched time
             return None
-        # The same UidSource goes on with the next association: UIDs stay unique.
         _PROC.tally.established(neg.setup_s, {
             "setup_s": neg.setup_s, "peer_max_pdu": neg.peer_max_pdu,
             "send_pdu": neg.send_pdu, "window": neg.window,
@@ -189,16 +187,17 @@ class DicomStoreUser(User):
             answer = assoc.store()
         except StoreFailure as exc:
             self.in_store = False
+            self.seq = assoc.next_seq
             self.assoc = None
             _PROC.tally.failure(exc.kind, exc.reason)
-            name = self.names.get(assoc.workload.templates[assoc.stores %
-                                  len(assoc.workload.templates)].sop_class, STORE)
+            name = self.names.get(assoc.current_sop_class, STORE)
             self.environment.events.request.fire(
                 request_type=STORE, name=name, response_time=(time.time() - sent_at) * 1e3,
                 response_length=0, exception=StoreFailure(exc.kind, f"{exc.kind}: {exc.reason}"),
                 context={})
             return
         self.in_store = False
+        self.seq = assoc.next_seq
         _PROC.tally.store(sent_at, answer.latency_s, answer.status, answer.nbytes)
         # PS3.4 B.2.3: 0000H is Success; Warning (B000H, B007H, B006H) still means stored.
         failed = classify(answer.status) not in ("Success", "Warning")
@@ -230,31 +229,29 @@ class DicomStoreUser(User):
                                        "the store (use --stop-timeout)"), context={})
             assoc.abort()
             return
-        with gevent.Timeout(min(5.0, self.cfg.timeout if self.cfg else 5.0), False):
-            with contextlib.suppress(StoreFailure):
-                assoc.release()
-        assoc.close()
+        if assoc.sock is not None:  # the test is ending: do not wait long for A-RELEASE-RP
+            assoc.sock.settimeout(min(5.0, assoc.cfg.timeout))
+        with contextlib.suppress(StoreFailure):
+            assoc.release()
 
 
 # --- feeding the Bench JSON ----------------------------------------------------------------
 
-@events.init.add_listener
 def _init(environment: Environment, **_kw: Any) -> None:
     _PROC.env = environment
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         def report(client_id: str, data: dict[str, Any]) -> None:
             data["dicom_harness"] = _PROC.tally.take()
-        environment.events.report_to_master.add_listener(report)
+        environment.events.report_to_master.add_listener(report)  # type: ignore[no-untyped-call]
     elif isinstance(runner, MasterRunner):
         def collect(client_id: str, data: dict[str, Any]) -> None:
             part = data.get("dicom_harness")
             if part is not None:
                 _PROC.per_worker.setdefault(client_id, Tally()).add(part)
-        environment.events.worker_report.add_listener(collect)
+        environment.events.worker_report.add_listener(collect)  # type: ignore[no-untyped-call]
 
 
-@events.test_start.add_listener
 def _test_start(environment: Environment, **_kw: Any) -> None:
     opts = environment.parsed_options
     if opts is None or isinstance(environment.runner, WorkerRunner):
@@ -293,7 +290,6 @@ def _locust_stats(environment: Environment) -> dict[str, Any]:
     return out
 
 
-@events.quit.add_listener
 def _write(exit_code: int, **_kw: Any) -> None:
     """Locust has stopped (and the workers' last reports are in): write the reports."""
     env = _PROC.env
@@ -321,3 +317,9 @@ def _write(exit_code: int, **_kw: Any) -> None:
     except OSError as exc:
         log.error("dicom-harness: cannot write reports: %s", exc)
 
+
+# Locust's event hooks are untyped: registered here, once, when Locust imports this module.
+events.init_command_line_parser.add_listener(_options)  # type: ignore[no-untyped-call]
+events.init.add_listener(_init)  # type: ignore[no-untyped-call]
+events.test_start.add_listener(_test_start)  # type: ignore[no-untyped-call]
+events.quit.add_listener(_write)  # type: ignore[no-untyped-call]
