@@ -239,6 +239,13 @@ class DicomStoreUser(User):
 
 def _init(environment: Environment, **_kw: Any) -> None:
     _PROC.env = environment
+    opts = environment.parsed_options
+    if opts is not None:
+        # Build the workload now, before the clock of -t runs: the dataset factory's first
+        # use (pydicom, faker) takes a second or more. A worker builds it from its own
+        # options; if the master's differ, users rebuild it at their start.
+        with contextlib.suppress(ValueError, WorkloadError, OSError):
+            _PROC.workload_for(opts)
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         def report(client_id: str, data: dict[str, Any]) -> None:
