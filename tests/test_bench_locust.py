@@ -271,3 +271,44 @@ def test_worker_tallies_merge_into_the_stable_bench_json() -> None:
     assert [w["instances"] for w in doc["locust"]["workers"]] == [10, 6]
     assert doc["latency_ms"]["max"] == pytest.approx(3.0, rel=0.01)
     assert sum(p["instances_per_s"] * 0.05 for p in doc["series"]) == pytest.approx(16)
+
+
+# --- the client's response path, over a real socket pair ---------------------------------------
+
+def _rsp_pdus(msg_id: int, status: int, split: bool) -> bytes:
+    from harness.wire.dimse import CStoreRSP, encode_command
+    from harness.wire.pdu import PDV, PDataTF
+
+    command = encode_command(CStoreRSP(msg_id, status, "1.2.840.10008.5.1.4.1.1.2",
+                                       "2.25.1"))
+    if not split:
+        return PDataTF([PDV(1, 0x03, command)]).encode()
+    # The same command in two PDVs of two PDUs (PS3.8 9.3.5.1 allows any fragmentation).
+    return PDataTF([PDV(1, 0x01, command[:20])]).encode() + \
+        PDataTF([PDV(1, 0x03, command[20:])]).encode()
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_client_reads_whole_and_fragmented_responses(split: bool) -> None:
+    import socket
+
+    from harness.bench.locust_client import BlockingAssociation, StoreFailure, _fast_response
+    from harness.bench.sender import SenderConfig
+    from harness.bench.workload import UidSource, build_workload, new_nonce
+
+    assert (_fast_response(_rsp_pdus(7, 0xA700, False)) == (7, 0xA700))
+    assert _fast_response(_rsp_pdus(7, 0xA700, True)) is None
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        ours.settimeout(5)
+        peer.settimeout(5)
+        assoc = BlockingAssociation(SenderConfig("127.0.0.1", 0, timeout=5),
+                                    build_workload("tiny"), UidSource(new_nonce(), 1))
+        assoc.sock = ours
+        peer.sendall(_rsp_pdus(7, 0xB000, split))
+        assert assoc._read_response() == (7, 0xB000)
+        peer.sendall(b"\x07\x00\x00\x00\x00\x04\x00\x00\x02\x02")  # A-ABORT, provider
+        with pytest.raises(StoreFailure) as raised:
+            assoc._read_response()
+        assert raised.value.kind == "aborted"
+        assert "aborted by the peer" in str(raised.value)

@@ -23,6 +23,7 @@ import contextlib
 import os
 import select
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +31,21 @@ from pathlib import Path
 from harness.bench.sender import ADVERTISED_MAX_PDU, Negotiated, SenderConfig
 from harness.bench.workload import UID_LENGTH, MessagePlan, Template, UidSource, Workload
 from harness.bench.workload import plan_message as _plan_message
-from harness.wire.constants import CommandField, PDUType
+from harness.wire.constants import MCH_COMMAND, MCH_LAST, CommandField, PDUType
 from harness.wire.decode import decode_pdata_clean, decode_pdu
 from harness.wire.dimse import CStoreRSP, decode_command
 from harness.wire.framing import Oversized, ReceiveBuffer
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
 
+# The receive fast path's layouts (PS3.8 9.3.5 PDU and PDV headers, PS3.5 7.1.2 implicit VR
+# LE element header of the command set); anything it does not recognise goes to the wire
+# decoders, which say what is wrong.
+_PDU_PDV = struct.Struct(">BBIIBB")
+_ELEMENT = struct.Struct("<HHI")
+_US = struct.Struct("<H")
+_C_STORE_RSP = int(CommandField.C_STORE_RSP)
+_COMMAND_LAST = MCH_COMMAND | MCH_LAST
 MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is tiny; anything this large is a broken peer
 FAILURE_KINDS = ("connect", "rejected", "aborted", "closed", "timeout", "protocol",
                  "no-context")
@@ -204,19 +213,33 @@ class BlockingAssociation:
         self._send_parts([self._head_view[:len(plan.head)], *plan.tail])
         if plan.sendfile is not None:
             self._sendfile(*plan.sendfile)
-        rsp = self._read_response()
+        responded, status = self._read_response()
         latency = time.perf_counter() - started
-        if rsp.message_id_being_responded_to != msg_id:
+        if responded != msg_id:
             self.abort()
             raise StoreFailure("protocol", "C-STORE-RSP answers Message ID "
-                               f"{rsp.message_id_being_responded_to}, sent {msg_id}")
+                               f"{responded}, sent {msg_id}")
         self.stores += 1
-        return StoreAnswer(rsp.status, plan.nbytes, sop_class, latency)
+        return StoreAnswer(status, plan.nbytes, sop_class, latency)
 
-    def _read_response(self) -> CStoreRSP:
+    def _read_response(self) -> tuple[int, int]:
+        """(Message ID Being Responded To, Status) of the next C-STORE-RSP."""
+        raw = self._read_pdu()
+        got = _fast_response(raw)
+        if got is not None:
+            return got
+        rsp = self._decode_response(raw)
+        return rsp.message_id_being_responded_to, rsp.status
+
+    def _decode_response(self, raw: bytes) -> CStoreRSP:
+        """The general path: PDVs by the wire decoder, the command by ``decode_command``;
+        a response split over several PDVs or PDUs is reassembled."""
         parts: list[bytes] = []
+        first = True
         while True:
-            raw = self._read_pdu()
+            if not first:
+                raw = self._read_pdu()
+            first = False
             if raw[0] != PDUType.P_DATA_TF:
                 self._fail_on(raw)
             pdata = decode_pdata_clean(memoryview(raw))
@@ -350,3 +373,34 @@ class BlockingAssociation:
                 self.close()
                 raise StoreFailure("closed", "the peer closed the connection")
             rx.updated(n)
+
+
+def _fast_response(raw: bytes) -> tuple[int, int] | None:
+    """The usual case without allocations: one P-DATA-TF holding one PDV with the whole
+    command of a C-STORE-RSP; (Message ID Being Responded To, Status), or None for anything
+    else (then the validating decoders look at it)."""
+    if len(raw) < 12:
+        return None
+    pdu_type, _r, length, pdv_len, _cid, mch = _PDU_PDV.unpack_from(raw, 0)
+    end = len(raw)
+    if pdu_type != PDUType.P_DATA_TF or mch != _COMMAND_LAST or length != end - 6 or \
+            pdv_len != length - 4:
+        return None
+    pos = 12
+    command_field = responded = status = -1
+    while pos + 8 <= end:
+        group, element, vlen = _ELEMENT.unpack_from(raw, pos)
+        pos += 8
+        if group != 0 or pos + vlen > end:
+            return None
+        if vlen == 2:
+            if element == 0x0100:
+                command_field = _US.unpack_from(raw, pos)[0]
+            elif element == 0x0120:
+                responded = _US.unpack_from(raw, pos)[0]
+            elif element == 0x0900:
+                status = _US.unpack_from(raw, pos)[0]
+        pos += vlen
+    if pos != end or command_field != _C_STORE_RSP or responded < 0 or status < 0:
+        return None
+    return responded, status
