@@ -173,6 +173,17 @@ def test_unreachable_target_under_locust_gives_connect_failures(tmp_path: Path,
     assert doc["instances"] == 0
 
 
+def test_locustfile_without_a_target_says_so_in_one_line_and_exits_2(
+        tmp_path: Path, procs: Procs) -> None:
+    code, out = _finish(procs.start([
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "2",
+        "-r", "2", "-t", "20s"], tmp_path))
+    assert code == 2, out[-2000:]
+    ours = [line for line in out.splitlines() if "ERROR" in line]
+    assert len(ours) == 1 and "--dicom-target ''" in ours[0], out[-2000:]
+    assert "Traceback" not in out
+
+
 def test_large_files_leave_by_sendfile_under_gevent_intact(tmp_path: Path,
                                                            procs: Procs) -> None:
     from pydicom import dcmread

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent  # type: ignore[import-untyped]
 from locust import User, constant, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -112,13 +113,26 @@ _PROC = _Process()
 
 
 def sender_config(opts: Any) -> SenderConfig:
-    host, port = parse_address(opts.dicom_target)
+    try:
+        host, port = parse_address(opts.dicom_target)
+    except ValueError as exc:
+        raise ValueError(f"--dicom-target {opts.dicom_target!r}: {exc}") from None
     return SenderConfig(host, port, opts.dicom_called_aet, opts.dicom_calling_aet,
                         opts.dicom_max_pdu, 1, not opts.dicom_no_nodelay, opts.dicom_timeout)
 
 
 def status_text(code: int) -> str:
     return f"status 0x{code:04X} {classify(code)}: {describe(code).meaning}"
+
+
+def _misconfigured(env: Environment, reason: str) -> None:
+    """One line in the log, exit status 2, and this Locust process quits (once)."""
+    if env.process_exit_code == 2:
+        return
+    log.error("dicom-harness: %s", reason)
+    env.process_exit_code = 2
+    if env.runner is not None:
+        gevent.spawn(env.runner.quit)
 
 
 class DicomStoreUser(User):
@@ -138,8 +152,13 @@ class DicomStoreUser(User):
 
     def on_start(self) -> None:
         opts = self.environment.parsed_options
-        self.cfg = sender_config(opts)
-        workload = _PROC.workload_for(opts)
+        try:
+            cfg = sender_config(opts)
+            workload = _PROC.workload_for(opts)
+        except ValueError as exc:  # WorkloadError too
+            _misconfigured(self.environment, str(exc))
+            return
+        self.cfg = cfg  # set last: store_one idles while it is None
         self.uids = UidSource(_PROC.nonce, _PROC.next_stream())
         self.per_association = max(0, int(opts.dicom_stores_per_association))
         self.names = {t.sop_class: f"{workload.name} {sop_class_name(t.sop_class)}"
@@ -176,6 +195,9 @@ class DicomStoreUser(User):
 
     def store_one(self) -> None:
         """The task: one C-STORE (opening the association first when needed)."""
+        if self.cfg is None:  # misconfigured: the process is quitting
+            time.sleep(1.0)
+            return
         if self.assoc is None:
             self.assoc = self._open()
             if self.assoc is None:
@@ -264,11 +286,12 @@ def _test_start(environment: Environment, **_kw: Any) -> None:
     if opts is None or isinstance(environment.runner, WorkerRunner):
         return
     try:
-        host, port = parse_address(opts.dicom_target)
+        cfg = sender_config(opts)
         workload = _PROC.workload_for(opts)
-    except (ValueError, WorkloadError) as exc:
-        log.error("dicom-harness: %s", exc)
+    except ValueError as exc:  # WorkloadError too
+        _misconfigured(environment, str(exc))
         return
+    host, port = cfg.host, cfg.port
     _PROC.run_info = RunInfo(
         host=host, port=port, called_aet=opts.dicom_called_aet,
         calling_aet=opts.dicom_calling_aet,
