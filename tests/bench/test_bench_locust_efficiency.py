@@ -1,7 +1,7 @@
 """Efficiency of the Locust load generator against the single-machine bench, side by side.
 
 Run with (opt-in, about two minutes; writes ``reports/bench-locust.json``):
-    python -m pytest tests/bench/test_bench_locust.py -m bench --benchmark-enable -s -q \
+    python -m pytest tests/bench/test_bench_locust_efficiency.py -m bench --benchmark-enable -s -q \
         -p no:cacheprovider
 
 Target: DCMTK ``storescp --ignore`` (receives, stores nothing) with ``TCP_NODELAY=1`` in its
