@@ -115,7 +115,8 @@ def test_master_and_two_workers_count_every_stored_instance_once(
     assert sum(r["instances"] for r in rows) == len(uids)
     assert doc["conditions"]["workers"] == 2 and doc["conditions"]["associations"] == 4
     assert doc["instances_per_s"] > 0 and doc["latency_ms"]["p50"] > 0
-    assert (reports / "bench.html").read_text().count("<svg") >= 2
+    page = (reports / "bench.html").read_text()
+    assert page.count("<svg") >= 2 and "Locust master: 4 users on 2 worker(s)" in page
 
 
 def test_non_success_statuses_are_failures_with_the_code(tmp_path: Path,
@@ -220,6 +221,22 @@ def test_wrong_target_is_one_line_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unreachable" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--associations", "4"], "--associations does not apply with --locust"),
+    (["--duration", "5"], "--duration does not apply with --locust"),
+    (["--workload", "no-such-kind"], "workload 'no-such-kind'"),
+    (["--calling-aet", "A" * 17], "--calling-aet"),
+    (["--stores-per-association", "x"], "--stores-per-association 'x'"),
+    (["--target", "nohost"], "--target"),
+])
+def test_usage_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    proc = subprocess.run(_cmd(*args, "--locust", "--headless"), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT, env=_env())
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], proc.stderr
 
 
 def test_missing_extra_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -46,6 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "exit")
 
 
+# Single-machine bench options that mean nothing under Locust: (dest, default, what instead).
+NOT_WITH_LOCUST: tuple[tuple[str, object, str], ...] = (
+    ("associations", "1", "Locust's -u USERS (one association per user)"),
+    ("instances", None, "Locust's -t TIME"),
+    ("duration", None, "Locust's -t TIME"),
+    ("workers", "1", "Locust's --processes N or --master/--worker"),
+    ("compare", [], "the single-machine bench"),
+    ("repeat", "1", "the single-machine bench"),
+    ("window", "1", "one store at a time per user"),
+    ("warmup", None, "Locust's -r RATE ramp-up"),
+    ("target_pid", None, "the single-machine bench"),
+    ("uvloop", False, "Locust's gevent loop"),
+)
+
+
 def locust_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("locust", "gevent"))
 
@@ -85,6 +100,10 @@ def _check(args: argparse.Namespace) -> None:
     from harness.bench.cli import _int, check_ae_title, parse_target
     from harness.bench.workload import resolve_transfer_syntax
 
+    for dest, default, instead in NOT_WITH_LOCUST:
+        if getattr(args, dest, default) != default:
+            flag = "--" + dest.replace("_", "-")
+            raise BenchUsageError(f"{flag} does not apply with --locust: use {instead}")
     check_ae_title(args.called_aet, "--called-aet")
     check_ae_title(args.calling_aet, "--calling-aet")
     for flag, value in (("--stores-per-association", args.stores_per_association),
