@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from harness import __version__
 from harness.net.address import parse_address, unreachable
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_SIGPIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `| head`
 
 
 class UsageError(Exception):
@@ -150,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dicom-harness {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`dicom-harness list | head`): stop quietly, as
+        # a shell tool does on SIGPIPE, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_SIGPIPE
     return EXIT_USAGE
 
 
@@ -184,10 +192,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         table = Table(title=f"{len(scenarios)} scenarios")
         for col in ("id", "group", "severity", "title", "references"):
             table.add_column(col)
-        for sc in scenarios:
-            table.add_row(sc.id, sc.group, sc.severity, sc.title, ", ".join(sc.references))
+        for sc in scenarios:  # scenario files are user data: "[all-spaces]" is not markup
+            table.add_row(*map(_escape, (sc.id, sc.group, sc.severity, sc.title,
+                                         ", ".join(sc.references))))
         Console(width=200).print(table)
     return EXIT_OK
+
+
+def _nothing_selected(suite: str | None, keyword: str | None, slow: bool) -> str:
+    """Why a run has no scenario, naming only the options the user gave (an empty default
+    suite is the loader's error, which says where it looked)."""
+    given = [f"--suite {suite}"] if suite else []
+    given += [f"-k {keyword!r}"] if keyword else []
+    hint = "" if slow else " (scenarios tagged slow need --slow)"
+    if given:
+        return f"no scenario selected by {' and '.join(given)}{hint}"
+    return f"no scenario selected: every scenario of the suite is tagged slow{hint}"
 
 
 def _check_reachable(host: str, port: int, timeout: float) -> None:
@@ -203,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenarios = load_scenarios(args.suite, args.keyword, args.slow)
     if not scenarios:
-        raise UsageError("no scenario selected (check --suite and -k)")
+        raise UsageError(_nothing_selected(args.suite, args.keyword, args.slow))
     try:
         declared = load_target_profile(args.target_profile)
     except TargetProfileError as exc:
@@ -257,8 +277,8 @@ def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[s
             progress.advance(task)
             if not quiet:
                 outcome = result["outcome"]
-                line = (f"[{styles[outcome]}]{outcome.upper():5}[/] {sc.severity:6} "
-                        f"{sc.id}  [dim]{result['duration_s']:.2f}s[/]")
+                line = (f"[{styles[outcome]}]{outcome.upper():5}[/] {_escape(sc.severity):6} "
+                        f"{_escape(sc.id)}  [dim]{result['duration_s']:.2f}s[/]")
                 if outcome in ("fail", "warn", "error"):
                     line += f"\n        [dim]{_escape(result['observed'][:200])}[/]"
                 progress.console.print(line)
@@ -268,9 +288,10 @@ def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[s
 
 
 def _escape(text: str) -> str:
+    """Text from scenario files, results or the target, made literal for rich markup."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(str(text))
 
 
 def _load_results(path: Path) -> dict[str, Any]:
@@ -342,7 +363,7 @@ def _print_summary(results: dict[str, Any], comparison: Any) -> None:
                       f"{len(comparison.fixed)} fixed")
         for change in comparison.regressions[:20]:
             console.print(f"  [bold red]REGRESSION[/] {_escape(change.id)}: "
-                          f"{change.before} -> {change.after}")
+                          f"{_escape(change.before)} -> {_escape(change.after)}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

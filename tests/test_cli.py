@@ -396,3 +396,15 @@ def test_console_script_version(tmp_path: Path) -> None:
     done = subprocess.run(["dicom-harness", "--version"], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("dicom-harness ")
+
+
+def test_list_into_a_closed_pipe_stops_without_a_traceback() -> None:
+    # `dicom-harness list | head -0`: the reader is gone before the first line is written
+    # (closing at once is safe: the interpreter takes far longer to start than this).
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "list", "--format", "ids"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -25,10 +25,10 @@ from harness.pytest_plugin import scenarios
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 DCMTK_STORESCP = Path("/usr/bin/storescp")
-# Plugins of this environment the example run does not need (benchmark stays: the project's
-# addopts name its options).
-UNUSED_PLUGINS = [arg for name in ("cacheprovider", "html", "metadata", "hypothesispytest",
-                                   "faker") for arg in ("-p", f"no:{name}")]
+# Plugins of this environment the example run does not need (benchmark too: the project's
+# pytest configuration must work without it, conftest.py).
+UNUSED_PLUGINS = [arg for name in ("cacheprovider", "benchmark", "html", "metadata",
+                                   "hypothesispytest", "faker") for arg in ("-p", f"no:{name}")]
 
 
 def run_examples(tmp_path: Path, *files: str) -> tuple[int, dict[str, str], str]:

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.bench.locust_run import add_arguments as locust_arguments
 from harness.bench.runner import COMPARE_MODES, BenchOptions, BenchUsageError
 from harness.bench.workload import PROFILE_KINDS, WorkloadError, resolve_transfer_syntax
 from harness.net.address import parse_address
@@ -74,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
                         help="where bench.html and bench.json go (default reports/)")
     parser.add_argument("--no-html", action="store_true", help="do not write bench.html")
+    locust_arguments(parser)  # --locust: distributed load (harness.bench.locust_run)
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar and no table")
 
@@ -172,6 +174,10 @@ def run_bench(args: argparse.Namespace) -> int:
     from harness.bench.result import write_json
     from harness.bench.runner import run
 
+    if args.locust is not None or args.locust_file:  # Locust in a child process
+        from harness.bench.locust_run import run_locust
+
+        return run_locust(args)
     try:
         opts = options_from_args(args)
         console = Console(highlight=False)

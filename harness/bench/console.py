@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -39,7 +40,7 @@ class RichUI:
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                    MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=self.console, transient=True) as progress:
-            task = progress.add_task(label, total=total)
+            task = progress.add_task(escape(label), total=total)
 
             def update(completed: int) -> None:
                 progress.update(task, completed=completed)
@@ -48,7 +49,7 @@ class RichUI:
 
     def note(self, text: str) -> None:
         if self.enabled:
-            self.console.print(text, highlight=False)
+            self.console.print(text, highlight=False, markup=False)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -63,11 +64,11 @@ def print_results(doc: dict[str, Any], console: Console) -> None:
     wl = doc["workload"]
     first = doc["sweep"][0]["conditions"]
     console.print(
-        f"[bold]bench[/] {doc['target']['host']}:{doc['target']['port']} "
-        f"({doc['target']['kind']}), workload {wl['name']} "
+        f"[bold]bench[/] {escape(str(doc['target']['host']))}:{doc['target']['port']} "
+        f"({escape(str(doc['target']['kind']))}), workload {escape(str(wl['name']))} "
         f"({wl['instance_bytes']:,} bytes), TCP_NODELAY {'on' if first['tcp_nodelay'] else 'OFF'}, "
         f"PDU {first['max_pdu']}, window {first['async_window']}, {first['cores']} cores "
-        f"{first['cpu']}", highlight=False)
+        f"{escape(str(first['cpu']))}", highlight=False)
     table = Table(show_edge=False)
     for col in ("assoc", "instances", "inst/s", "MB/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
                 "setup ms", "non-success", "errors"):
@@ -91,7 +92,7 @@ def print_results(doc: dict[str, Any], console: Console) -> None:
                 f"[/]; sender CPU per store {_fmt(_mid(c['ours_cpu_us_per_instance']))} us vs "
                 f"{_fmt(_mid(c['dcmtk_cpu_us_per_instance']))} us", highlight=False)
             for err in c["dcmtk_errors"][:3]:
-                console.print(f"    [red]{err}[/]", highlight=False)
+                console.print(f"    [red]{escape(str(err))}[/]", highlight=False)
         if "loopback" in p:
             lb = p["loopback"]
             console.print(
@@ -100,7 +101,8 @@ def print_results(doc: dict[str, Any], console: Console) -> None:
                 highlight=False)
             files = lb.get("files") or {}
             if files.get("skipped"):
-                console.print(f"  {n} assoc: copy into files skipped: {files['skipped']}",
+                console.print(f"  {n} assoc: copy into files skipped: "
+                              f"{escape(str(files['skipped']))}",
                               highlight=False)
             elif files:
                 console.print(
@@ -113,7 +115,8 @@ def print_results(doc: dict[str, Any], console: Console) -> None:
                           f"({tp['cpu_percent']}%), peak RSS {tp['peak_rss_mib']} MiB",
                           highlight=False)
         for msg in p["error_messages"][:5]:
-            console.print(f"  [red]error[/]: {msg}", highlight=False)
+            # The target's words (an Error Comment, a reason): text, never markup.
+            console.print(f"  [red]error[/]: {escape(str(msg))}", highlight=False)
 
 
 def _mid(values: list[float]) -> float | None:

@@ -123,7 +123,7 @@ def point_dict(merged: Merged, conditions: dict[str, Any]) -> dict[str, Any]:
     return {
         "conditions": conditions,
         "instances": merged.instances,
-        "duration_s": round(merged.duration_s, 4),
+        "duration_s": round(merged.duration_s, 6),
         "instances_per_s": round(merged.instances_per_s, 1),
         "mb_per_s": round(merged.mb_per_s, 2),
         "latency_ms": merged.histogram.summary_ms(),
@@ -137,7 +137,7 @@ def point_dict(merged: Merged, conditions: dict[str, Any]) -> dict[str, Any]:
         "setup_ms": {"mean": round(sum(setup_ms) / len(setup_ms), 3) if setup_ms else None,
                      "max": round(setup_ms[-1], 3) if setup_ms else None,
                      "p50": round(median(setup_ms), 3) if setup_ms else None},
-        "session": {"instances": merged.sent_total, "duration_s": round(merged.session_s, 4),
+        "session": {"instances": merged.sent_total, "duration_s": round(merged.session_s, 6),
                     "instances_per_s": round(merged.session_instances_per_s, 1),
                     "what": "every store incl. warm-up, from TCP connect to release"},
         "negotiated": merged.negotiated,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import fnmatch
+import importlib.resources
 import itertools
 import re
 from pathlib import Path
@@ -19,8 +20,13 @@ import yaml
 
 from harness.engine.model import GROUP_TITLES, SEVERITIES, Scenario, Step
 
-SUITES_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
-_PACKAGED = Path(__file__).resolve().parent.parent / "scenarios"
+# Where the default suite is, first found wins: inside the installed package (a wheel:
+# setup.py maps the repository's scenarios/ onto harness._scenarios), then the repository's
+# top-level scenarios/ (a checkout or an editable install, which has no harness/_scenarios).
+PACKAGED_SUITE = Path(str(importlib.resources.files("harness").joinpath("_scenarios")))
+SOURCE_SUITE = Path(__file__).resolve().parent.parent.parent / "scenarios"
+SUITE_DIRS: tuple[Path, ...] = (PACKAGED_SUITE, SOURCE_SUITE)
+SUITES_DIR = SOURCE_SUITE  # the folder one edits (kept name: tests and tools use it)
 LINE_KEY = "__line__"
 
 SCENARIO_KEYS = {"id", "title", "severity", "references", "steps", "description", "tags",
@@ -56,16 +62,31 @@ def strip_lines(value: Any) -> Any:
     return value
 
 
+def suites_dir() -> Path:
+    """The folder of the default suite: the first of :data:`SUITE_DIRS` that holds scenario
+    files; a :class:`ScenarioError` naming every place looked at when none does."""
+    for folder in SUITE_DIRS:
+        if any(folder.glob("*.yaml")):
+            return folder
+    raise ScenarioError("no scenario files (*.yaml) in "
+                        + " or ".join(str(d) for d in SUITE_DIRS)
+                        + ": the installed package lacks its suite; reinstall dicom-harness, "
+                        "or give --suite PATH")
+
+
 def suite_paths(suite: str | None) -> list[Path]:
     """Files of a suite: a name under scenarios/ (default: all), a file or a folder."""
-    base = SUITES_DIR if SUITES_DIR.is_dir() else _PACKAGED
     if suite is None or suite in ("", "all", "default"):
-        return sorted(base.glob("*.yaml"))
+        return sorted(suites_dir().glob("*.yaml"))
     path = Path(suite)
     if path.is_file():
         return [path]
     if path.is_dir():
-        return sorted(path.glob("*.yaml"))
+        files = sorted(path.glob("*.yaml"))
+        if not files:
+            raise ScenarioError(f"suite '{suite}': no scenario files (*.yaml) in folder {path}")
+        return files
+    base = suites_dir()
     named = sorted(p for p in base.glob("*.yaml") if p.stem == suite or p.stem.startswith(
         suite + "-") or p.stem.split("-")[0] == suite.lower())
     if named:

@@ -1,0 +1,406 @@
+"""A blocking-socket C-STORE association for Locust users (gevent-friendly, no asyncio).
+
+Locust runs every simulated user in a greenlet and monkey-patches ``socket`` and ``select``
+at import, so a plain blocking client built on :mod:`socket` yields to the other users
+whenever it waits. This module is that client: association set-up and release with the
+wire codec (``associate_rq``, the validating ``decode_pdu``), C-STOREs from the bench's
+pre-framed :class:`~harness.bench.workload.MessagePlan` with the Message ID and SOP Instance
+UID patched per store, responses framed by :class:`~harness.wire.framing.ReceiveBuffer` and
+decoded by :func:`~harness.wire.dimse.decode_command`.
+
+Large file-backed data sets go out with ``os.sendfile`` on the socket's non-blocking
+descriptor, waiting for writability with ``select.select`` looked up at call time (gevent's
+cooperative one under Locust): gevent's own ``socket.sendfile`` would copy the file through
+user space. Nothing here imports Locust; it also works with plain threads.
+
+Every way an association can fail raises :class:`StoreFailure` with a ``kind`` (connect,
+rejected, aborted, closed, timeout, protocol, no-context) and a one-line reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.bench.sender import ADVERTISED_MAX_PDU, Negotiated, SenderConfig
+from harness.bench.workload import UID_LENGTH, MessagePlan, Template, UidSource, Workload
+from harness.bench.workload import plan_message as _plan_message
+from harness.wire.constants import MCH_COMMAND, MCH_LAST, CommandField, PDUType
+from harness.wire.decode import decode_pdata_clean, decode_pdu
+from harness.wire.dimse import CStoreRSP, decode_command
+from harness.wire.framing import Oversized, ReceiveBuffer
+from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
+
+# The receive fast path's layouts (PS3.8 9.3.5 PDU and PDV headers, PS3.5 7.1.2 implicit VR
+# LE element header of the command set); anything it does not recognise goes to the wire
+# decoders, which say what is wrong.
+_PDU_PDV = struct.Struct(">BBIIBB")
+_ELEMENT = struct.Struct("<HHI")
+_US = struct.Struct("<H")
+_C_STORE_RSP = int(CommandField.C_STORE_RSP)
+_COMMAND_LAST = MCH_COMMAND | MCH_LAST
+MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is tiny; anything this large is a broken peer
+FAILURE_KINDS = ("connect", "rejected", "aborted", "closed", "timeout", "protocol",
+                 "no-context")
+
+
+class StoreFailure(Exception):
+    """The association cannot go on: ``kind`` (one of ``FAILURE_KINDS``) and the reason."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class StoreAnswer:
+    """One answered C-STORE: its status, data set bytes and the template's SOP class."""
+
+    status: int
+    nbytes: int
+    sop_class: str
+    latency_s: float
+
+
+class PlanCache:
+    """Framed messages shared by the associations of one process (one copy per template,
+    context and PDU size), plus the files kept open for ``os.sendfile``."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[int, int, int], MessagePlan] = {}
+        self._fds: dict[Path, int] = {}
+
+    def plan(self, template: Template, context_id: int, send_pdu: int) -> MessagePlan:
+        key = (id(template), context_id, send_pdu)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _plan_message(template, context_id, send_pdu)
+        return plan
+
+    def fd(self, path: Path) -> int:
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+
+class BlockingAssociation:
+    """One association over a blocking socket: ``open``, ``store`` (one at a time),
+    ``release`` or ``abort``. Not thread-safe: one user (greenlet) owns it."""
+
+    def __init__(self, cfg: SenderConfig, workload: Workload, uids: UidSource,
+                 cache: PlanCache | None = None, first_seq: int = 0) -> None:
+        self.cfg = cfg
+        self.workload = workload
+        self.uids = uids
+        self.cache = cache or PlanCache()
+        self.sock: socket.socket | None = None
+        self.negotiated: Negotiated | None = None
+        self.stores = 0  # stores answered on this association
+        self.current_sop_class = ""  # SOP class of the store in progress (or the last one)
+        self._plans: list[tuple[MessagePlan, str]] = []  # (plan, SOP class)
+        self._head = bytearray()
+        self._head_view = memoryview(self._head)
+        self._head_plan: MessagePlan | None = None
+        self._rx = ReceiveBuffer(MAX_RESPONSE_PDU, size=1 << 16)
+        self._seq = first_seq  # UIDs go on from here: a user's next association continues
+        self._msg_id = 0
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number of the next UID (hand it to the user's next association)."""
+        return self._seq
+
+    # --- set-up ---------------------------------------------------------------------------
+    def open(self) -> Negotiated:
+        cfg = self.cfg
+        started = time.perf_counter()
+        try:
+            sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout)
+        except TimeoutError:
+            raise StoreFailure("connect", f"TCP connect to {cfg.host}:{cfg.port} timed out") \
+                from None
+        except OSError as exc:
+            raise StoreFailure("connect", f"cannot connect to {cfg.host}:{cfg.port}: "
+                               f"{exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if cfg.nodelay else 0)
+        self.sock = sock
+        contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
+                    for i, (sop_class, ts) in enumerate(self.workload.contexts)]
+        if len(contexts) > 128:
+            self.close()
+            raise StoreFailure("no-context", "more than 128 (SOP class, transfer syntax) "
+                               "pairs in the workload")
+        # Window 1 is the default (PS3.7 D.3.3.3): ask only when the user wants more.
+        extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
+            else None
+        rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts,
+                          max_pdu=ADVERTISED_MAX_PDU, extra_user_items=extra)
+        self._sendall(rq.encode())
+        pdu, _findings = decode_pdu(self._read_pdu())
+        if isinstance(pdu, AssociateRJ):
+            self.close()
+            raise StoreFailure("rejected", f"association rejected: {pdu.describe()}")
+        if isinstance(pdu, Abort):
+            self.close()
+            raise StoreFailure("aborted", f"association aborted by the peer: {pdu.describe()}")
+        if not isinstance(pdu, AssociateAC):
+            self.abort()
+            raise StoreFailure("protocol", "unexpected answer to A-ASSOCIATE-RQ: "
+                               f"{type(pdu).__name__}")
+        return self._accept(pdu, contexts, time.perf_counter() - started)
+
+    def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
+                setup_s: float) -> Negotiated:
+        cfg = self.cfg
+        accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
+                    for pc in ac.presentation_contexts if pc.result == 0}
+        peer_max = ac.max_pdu_length or 0  # 0: no limit (PS3.8 D.1)
+        send_pdu = peer_max if cfg.max_pdu == 0 else (
+            cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
+        by_pair = {(str(pc.abstract_syntax), str(pc.transfer_syntaxes[0])): pc.context_id
+                   for pc in contexts
+                   if accepted.get(pc.context_id) == str(pc.transfer_syntaxes[0])}
+        for template in self.workload.templates:
+            cid = by_pair.get((template.sop_class, template.transfer_syntax))
+            if cid is not None:  # else the peer refused this SOP class / transfer syntax
+                self._plans.append((self.cache.plan(template, cid, send_pdu),
+                                    template.sop_class))
+        if not self._plans:
+            self.abort()
+            raise StoreFailure("no-context", "the peer accepted no presentation context of "
+                               f"the workload ({', '.join(s for s, _ in self.workload.contexts)})")
+        self._head = bytearray(max(len(p.head) for p, _c in self._plans))
+        self._head_view = memoryview(self._head)
+        ui = ac.user_information
+        self.negotiated = Negotiated(
+            setup_s, peer_max, send_pdu, 1, sorted(set(accepted.values())),
+            ui.implementation_class_uid if ui is not None else None,
+            ui.implementation_version_name if ui is not None else None)
+        return self.negotiated
+
+    # --- one store ------------------------------------------------------------------------
+    def store(self) -> StoreAnswer:
+        """Send the next instance of the workload (fresh SOP Instance UID) and wait for its
+        C-STORE-RSP. Latency: first byte handed to the socket to response decoded."""
+        plan, sop_class = self._plans[self._seq % len(self._plans)]
+        self.current_sop_class = sop_class
+        head = self._head
+        if self._head_plan is not plan:
+            head[:len(plan.head)] = plan.head
+            self._head_plan = plan
+        uid = self.uids.uid(self._seq)
+        self._seq += 1
+        head[plan.cmd_uid_at:plan.cmd_uid_at + UID_LENGTH] = uid
+        head[plan.data_uid_at:plan.data_uid_at + UID_LENGTH] = uid
+        self._msg_id = msg_id = self._msg_id % 0xFFFF + 1
+        head[plan.msgid_at:plan.msgid_at + 2] = msg_id.to_bytes(2, "little")
+        started = time.perf_counter()
+        self._send_parts([self._head_view[:len(plan.head)], *plan.tail])
+        if plan.sendfile is not None:
+            self._sendfile(*plan.sendfile)
+        responded, status = self._read_response()
+        latency = time.perf_counter() - started
+        if responded != msg_id:
+            self.abort()
+            raise StoreFailure("protocol", "C-STORE-RSP answers Message ID "
+                               f"{responded}, sent {msg_id}")
+        self.stores += 1
+        return StoreAnswer(status, plan.nbytes, sop_class, latency)
+
+    def _read_response(self) -> tuple[int, int]:
+        """(Message ID Being Responded To, Status) of the next C-STORE-RSP."""
+        raw = self._read_pdu()
+        got = _fast_response(raw)
+        if got is not None:
+            return got
+        rsp = self._decode_response(raw)
+        return rsp.message_id_being_responded_to, rsp.status
+
+    def _decode_response(self, raw: bytes) -> CStoreRSP:
+        """The general path: PDVs by the wire decoder, the command by ``decode_command``;
+        a response split over several PDVs or PDUs is reassembled."""
+        parts: list[bytes] = []
+        first = True
+        while True:
+            if not first:
+                raw = self._read_pdu()
+            first = False
+            if raw[0] != PDUType.P_DATA_TF:
+                self._fail_on(raw)
+            pdata = decode_pdata_clean(memoryview(raw))
+            if pdata is None:
+                self.abort()
+                raise StoreFailure("protocol", "malformed P-DATA-TF from the peer")
+            for pdv in pdata.pdvs:
+                if not pdv.is_command:
+                    continue  # a C-STORE-RSP has no data set; ignore stray fragments
+                parts.append(bytes(pdv.data))
+                if pdv.is_last:
+                    decoded = decode_command(b"".join(parts))
+                    msg = decoded.message
+                    if not isinstance(msg, CStoreRSP) or \
+                            decoded.command_field != CommandField.C_STORE_RSP:
+                        self.abort()
+                        raise StoreFailure("protocol", "expected C-STORE-RSP, got "
+                                           f"{decoded.command_name}")
+                    return msg
+
+    def _fail_on(self, raw: bytes) -> None:
+        """A non-P-DATA PDU while a store is outstanding: always the end of the association."""
+        pdu, _f = decode_pdu(raw)
+        if isinstance(pdu, Abort):
+            self.close()
+            raise StoreFailure("aborted", f"association aborted by the peer: {pdu.describe()}")
+        if isinstance(pdu, ReleaseRQ):
+            self.abort()
+            raise StoreFailure("protocol", "the peer asked to release the association "
+                               "while a store was outstanding")
+        self.abort()
+        raise StoreFailure("protocol", f"unexpected {type(pdu).__name__} during a store")
+
+    # --- release --------------------------------------------------------------------------
+    def release(self) -> None:
+        """A-RELEASE-RQ and wait for A-RELEASE-RP (PS3.8 7.2); StoreFailure if it fails."""
+        if self.sock is None:
+            return
+        try:
+            self._sendall(ReleaseRQ().encode())
+            pdu, _f = decode_pdu(self._read_pdu())
+            if not isinstance(pdu, ReleaseRP):
+                raise StoreFailure("protocol", f"answer to A-RELEASE-RQ: {type(pdu).__name__}")
+        finally:
+            self.close()
+
+    def abort(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.send(Abort(0, 0).encode())
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+            self.sock = None
+
+    # --- socket I/O -----------------------------------------------------------------------
+    def _live(self) -> socket.socket:
+        if self.sock is None:
+            raise StoreFailure("closed", "association closed")
+        return self.sock
+
+    def _io_error(self, exc: OSError, doing: str) -> StoreFailure:
+        self.close()
+        if isinstance(exc, TimeoutError):
+            return StoreFailure("timeout", f"no progress for {self.cfg.timeout:g} s while "
+                                f"{doing}")
+        return StoreFailure("closed", f"connection lost while {doing}: {exc.strerror or exc}")
+
+    def _sendall(self, data: bytes) -> None:
+        try:
+            self._live().sendall(data)
+        except OSError as exc:
+            raise self._io_error(exc, "sending") from None
+
+    def _send_parts(self, parts: list[memoryview]) -> None:
+        sock = self._live()
+        try:
+            while parts:
+                n = sock.sendmsg(parts[:1024])
+                while n and parts:
+                    first = parts[0]
+                    if n >= len(first):
+                        n -= len(first)
+                        parts = parts[1:]
+                    else:
+                        parts = [first[n:], *parts[1:]]
+                        n = 0
+        except OSError as exc:
+            raise self._io_error(exc, "sending a C-STORE-RQ") from None
+
+    def _sendfile(self, path: Path, offset: int, length: int) -> None:
+        """``os.sendfile`` on the socket's (internally non-blocking) descriptor; on EAGAIN
+        wait with ``select.select`` (cooperative once gevent has patched it)."""
+        sock = self._live()
+        in_fd = self.cache.fd(path)
+        out_fd = sock.fileno()
+        try:
+            while length > 0:
+                try:
+                    n = os.sendfile(out_fd, in_fd, offset, length)
+                except (BlockingIOError, InterruptedError):
+                    _r, writable, _x = select.select([], [out_fd], [], self.cfg.timeout)
+                    if not writable:
+                        raise TimeoutError from None
+                    continue
+                offset += n
+                length -= n
+        except OSError as exc:
+            raise self._io_error(exc, "sending a data set (sendfile)") from None
+
+    def _read_pdu(self) -> bytes:
+        """The next whole PDU (a copy: the receive buffer is reused)."""
+        rx = self._rx
+        sock = self._live()
+        while True:
+            got = rx.take()
+            if isinstance(got, Oversized):
+                self.abort()
+                raise StoreFailure("protocol", f"the peer announced a PDU of {got.length} "
+                                   "bytes")
+            if got is not None:
+                return bytes(got[2])
+            try:
+                n = sock.recv_into(rx.get_buffer())
+            except OSError as exc:
+                raise self._io_error(exc, "waiting for the peer") from None
+            if n == 0:
+                self.close()
+                raise StoreFailure("closed", "the peer closed the connection")
+            rx.updated(n)
+
+
+def _fast_response(raw: bytes) -> tuple[int, int] | None:
+    """The usual case without allocations: one P-DATA-TF holding one PDV with the whole
+    command of a C-STORE-RSP; (Message ID Being Responded To, Status), or None for anything
+    else (then the validating decoders look at it)."""
+    if len(raw) < 12:
+        return None
+    pdu_type, _r, length, pdv_len, _cid, mch = _PDU_PDV.unpack_from(raw, 0)
+    end = len(raw)
+    if pdu_type != PDUType.P_DATA_TF or mch != _COMMAND_LAST or length != end - 6 or \
+            pdv_len != length - 4:
+        return None
+    pos = 12
+    command_field = responded = status = -1
+    while pos + 8 <= end:
+        group, element, vlen = _ELEMENT.unpack_from(raw, pos)
+        pos += 8
+        if group != 0 or pos + vlen > end:
+            return None
+        if vlen == 2:
+            if element == 0x0100:
+                command_field = _US.unpack_from(raw, pos)[0]
+            elif element == 0x0120:
+                responded = _US.unpack_from(raw, pos)[0]
+            elif element == 0x0900:
+                status = _US.unpack_from(raw, pos)[0]
+        pos += vlen
+    if pos != end or command_field != _C_STORE_RSP or responded < 0 or status < 0:
+        return None
+    return responded, status
