@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.net.connection import PDUConnection, Received
 from harness.net.trace import Trace
@@ -364,6 +365,8 @@ class AcceptorServer:
         self._server: asyncio.Server | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._trace_sink = trace_sink
+        # TLS (PS3.15 B.1): set before start(); the handshake must finish within ARTIM.
+        self.tls: ssl.SSLContext | None = None
 
     @property
     def active(self) -> int:
@@ -414,7 +417,8 @@ class AcceptorServer:
             self.port = sock.getsockname()[1]
             return self.port
         self._server = await loop.create_server(self._protocol, self.host, self.port,
-                                                reuse_address=True, backlog=128)
+                                                reuse_address=True, backlog=128,
+                                                **self._tls_kwargs())
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         return self.port
@@ -440,9 +444,15 @@ class AcceptorServer:
                 await asyncio.sleep(0.1)
                 continue
             try:
-                await loop.connect_accepted_socket(self._protocol, conn)
+                await loop.connect_accepted_socket(self._protocol, conn,
+                                                   **self._tls_kwargs())
             except OSError:
                 conn.close()
+
+    def _tls_kwargs(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {"ssl": self.tls, "ssl_handshake_timeout": self.config.artim_timeout}
 
     async def close(self, timeout: float = 5.0) -> None:
         if self._accepting is not None:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import shutil
+import ssl
 import tempfile
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -477,7 +478,7 @@ class StorageSCP:
     def __init__(self, profile: Profile | None = None, storage_dir: str | Path | None = None,
                  *, host: str = "127.0.0.1", port: int = 0,
                  store_handler: StoreHandler | None = None, trace: bool = True,
-                 keep_records: int | None = None) -> None:
+                 keep_records: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.profile = profile or Profile()
         self._own_dir = storage_dir is None
         self.storage_dir = Path(storage_dir) if storage_dir is not None else Path(
@@ -504,6 +505,7 @@ class StorageSCP:
                                 count_idle_connections=p.has("count_idle_connections"),
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
+        self.server.tls = tls  # serve DICOM over TLS (PS3.15 B.1) when given
 
     # what the service class reads from its ``ae`` ----------------------------------------
     @property
