@@ -64,7 +64,9 @@ def _client_cert(run: ScenarioRun, which: str) -> tuple[str, str] | None | Outco
     if certs is None:
         from harness.net.tlscerts import make_cert_set
 
-        certs = tls.certs = make_cert_set()  # a CA the target cannot trust
+        if tls.foreign_certs is None:
+            tls.foreign_certs = make_cert_set()  # a CA the target cannot trust
+        certs = tls.foreign_certs
     cert, key = certs.bad(which)
     return str(cert), str(key)
 
@@ -122,8 +124,9 @@ async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) 
                                                                "max_version")):
         _observe(run, info)  # the SCP's own choice, for the conformance statement
     run.check("TLS handshake", "info", None, "recorded",
-              f"{info.get('version')} {info.get('cipher')}, SCP certificate "
-              f"{info.get('peer_subject')}")
+              f"{info['version']} {info.get('cipher')}, SCP certificate "
+              f"{info.get('peer_subject') or '(not read)'}" if info.get("version") else
+              "finished on our side; the SCP had already ended the session")
     rq = build_rq(run, params)
     run.our_max[scu.assoc_id] = rq.max_pdu_length or 0
     out = await scu.associate(rq, params.get("timeout"))
@@ -316,12 +319,24 @@ def _close_probe(host: str, port: int, ctx: ssl.SSLContext, rq: bytes, wait: flo
             while tls_sock.recv(4096):
                 pass
         except ssl.SSLEOFError:
-            return "TCP FIN without close_notify"
+            return "the SCP closed TCP without close_notify"
         except TimeoutError:
-            return f"connection left open for {wait:g} s after A-RELEASE-RP"
+            pass  # PS3.8 7.2: closing is the requestor's job; answer: our close_notify
         except OSError as exc:
             return f"connection reset ({exc})"
-        return "close_notify, then close"
+        else:
+            return "the SCP sent close_notify, then closed"
+        try:
+            tls_sock.unwrap()
+        except ssl.SSLEOFError:
+            return ("left open by the SCP after A-RELEASE-RP; our close_notify answered by a "
+                    "TCP close without close_notify")
+        except TimeoutError:
+            return (f"left open by the SCP after A-RELEASE-RP; no answer to our close_notify "
+                    f"within {wait:g} s")
+        except OSError as exc:
+            return f"left open by the SCP; our close_notify answered by a reset ({exc})"
+        return "left open by the SCP after A-RELEASE-RP; our close_notify answered in kind"
 
 
 def _read_pdu(sock: ssl.SSLSocket) -> bytes:

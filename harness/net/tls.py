@@ -138,7 +138,10 @@ def describe(ssl_object: Any) -> dict[str, Any]:
     if ssl_object is None:
         return {}
     cipher = ssl_object.cipher()
-    peer = ssl_object.getpeercert()
+    try:
+        peer = ssl_object.getpeercert()
+    except ValueError:  # the peer already ended the session (a TLS 1.3 alert after Finished)
+        return {"version": ssl_object.version(), "cipher": cipher[0] if cipher else None}
     out: dict[str, Any] = {"version": ssl_object.version(),
                            "cipher": cipher[0] if cipher else None,
                            "cipher_bits": cipher[2] if cipher else None}
@@ -184,6 +187,7 @@ class TLSClient:
     options: TLSOptions
     context: ssl.SSLContext
     certs: Any = None
+    foreign_certs: Any = None  # a CertSet from a CA the target cannot trust (made on use)
 
     def variant(self, *, min_version: str | None = None, max_version: str | None = None,
                 ciphers: str | None = None, client_cert: tuple[str, str] | None = None,
