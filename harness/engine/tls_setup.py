@@ -67,8 +67,24 @@ def check_tls_handshake(host: str, port: int, tls: TLSClient, timeout: float) ->
     name = tls.options.server_hostname or host
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw, \
-                tls.context.wrap_socket(raw, server_hostname=name) as conn:
+                tls.context.wrap_socket(raw, server_hostname=name,
+                                        suppress_ragged_eofs=False) as conn:
             conn.do_handshake()
+            # TLS 1.3: an SCP refuses our client certificate only after our Finished; its
+            # alert arrives within a round trip, while a content SCP waits for the
+            # A-ASSOCIATE-RQ (so the short read times out, and that is the good case).
+            conn.settimeout(min(timeout, 1.0))
+            try:
+                if conn.recv(1) == b"":
+                    raise TLSSetupError(f"target {host}:{port}: the SCP closed the TLS "
+                                        "connection right after the handshake (our client "
+                                        "certificate refused or missing?)")
+            except TimeoutError:
+                pass
+    except ssl.SSLEOFError:
+        raise TLSSetupError(f"target {host}:{port}: the SCP closed the TLS connection during "
+                            "or right after the handshake (our client certificate refused "
+                            "or missing?)") from None
     except ssl.SSLError as exc:
         raise TLSSetupError(f"target {host}:{port}: {handshake_error_text(exc)}") from None
     except TimeoutError:
@@ -76,4 +92,4 @@ def check_tls_handshake(host: str, port: int, tls: TLSClient, timeout: float) ->
                             f"{timeout:g} s (is it a TLS port?)") from None
     except OSError as exc:
         raise TLSSetupError(f"target {host}:{port}: TLS handshake failed: "
-                            f"{exc.strerror or exc}") from None
+                            f"{exc.strerror or exc} (is it a TLS port?)") from None

@@ -9,6 +9,7 @@ peer certificate subject) for traces and the observed conformance statement.
 from __future__ import annotations
 
 import ssl
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,8 @@ class TLSOptions:
             if "key values mismatch" in reason:
                 raise TLSConfigError(f"--tls-key {key} does not match the certificate "
                                      f"{cert}") from None
+            if "pem lib" in reason:
+                reason = "not a PEM certificate and unencrypted PEM key"
             raise TLSConfigError(f"--tls-cert {cert} / --tls-key {key}: cannot load "
                                  f"({reason})") from None
 
@@ -204,10 +207,12 @@ class TLSClient:
         if min_version is not None or max_version is not None:
             # Old versions are only offered at security level 0 on OpenSSL 3.
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        if min_version is not None:
-            ctx.minimum_version = tls_version(min_version)
-        if max_version is not None:
-            ctx.maximum_version = tls_version(max_version)
+        with warnings.catch_warnings():  # offering TLS 1.0/1.1 is the point of the probe
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if min_version is not None:
+                ctx.minimum_version = tls_version(min_version)
+            if max_version is not None:
+                ctx.maximum_version = tls_version(max_version)
         if ciphers is not None:
             ctx.set_ciphers(ciphers)  # ssl.SSLError when this OpenSSL has none of them
         if client_cert is not None:
