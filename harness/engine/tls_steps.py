@@ -19,8 +19,9 @@ import ssl
 import time
 from typing import Any
 
+from collections.abc import Awaitable, Callable
+
 from harness.engine.context import ScenarioRun
-from harness.engine.steps import build_rq, close_timeout, observe_ac, step, universal
 from harness.net.connection import ConnectionClosed, PeerTimeout
 from harness.net.tls import TLSClient, describe
 from harness.scu.client import SimulatedSCU
@@ -36,6 +37,19 @@ TLS_REQUIREMENTS = {
 _CLIENT_SIDE = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_CIPHER_MATCH",
                 "NO SHARED CIPHER", "UNSUPPORTED_PROTOCOL")
 _BAD_CLIENT_CERTS = ("client-untrusted", "client-expired", "client-self-signed")
+
+# name -> (parameters, doc, function): harness.engine.steps registers these in STEPS. A table
+# rather than ``@step`` here, so this module never imports steps at import time (steps
+# imports it; the step helpers are imported inside the operations).
+Operation = Callable[[ScenarioRun, dict[str, Any], str], Awaitable[Outcome]]
+TLS_OPERATIONS: dict[str, tuple[str, str, Operation]] = {}
+
+
+def _op(name: str, params: str, doc: str) -> Callable[[Operation], Operation]:
+    def register(func: Operation) -> Operation:
+        TLS_OPERATIONS[name] = (params, doc, func)
+        return func
+    return register
 
 
 def _tls(run: ScenarioRun) -> TLSClient:
@@ -97,12 +111,14 @@ async def _handshake(run: ScenarioRun, ctx: ssl.SSLContext, name: str) -> Simula
     return scu
 
 
-@step("tls_associate", "min_version max_version ciphers client_cert timeout called_ae "
+@_op("tls_associate", "min_version max_version ciphers client_cert timeout called_ae "
       "calling_ae contexts",
       "TLS handshake offering only the given versions / cipher suites / client certificate "
       "(default, none, client-untrusted, client-expired, client-self-signed), then "
       "A-ASSOCIATE-RQ on that connection. close = the SCP refused.")
 async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    from harness.engine.steps import build_rq, observe_ac, universal
+
     tls = _tls(run)
     which = str(params.get("client_cert", "default"))
     cert = _client_cert(run, which)
@@ -146,7 +162,7 @@ async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) 
     return out
 
 
-@step("tls_server_cert", "",
+@_op("tls_server_cert", "",
       "Inspect the SCP's certificate: not expired, not self-signed, names the target host, "
       "chains to --tls-ca (each a check).")
 async def op_tls_server_cert(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
@@ -219,10 +235,12 @@ def _name_matches(host: str, names: list[str]) -> bool:
     return False
 
 
-@step("plaintext_associate", "timeout",
+@_op("plaintext_associate", "timeout",
       "Plain (non-TLS) A-ASSOCIATE-RQ on the TLS port: close = refused.")
 async def op_plaintext_associate(run: ScenarioRun, params: dict[str, Any],
                                  name: str) -> Outcome:
+    from harness.engine.steps import build_rq
+
     wait = float(params.get("timeout") or run.timeout)
     start = time.monotonic()
     try:
@@ -258,10 +276,12 @@ async def op_plaintext_associate(run: ScenarioRun, params: dict[str, Any],
     return Outcome("close", f"closed after sending {what}", elapsed)
 
 
-@step("tls_stall", "send timeout",
+@_op("tls_stall", "send timeout",
       "Open TCP and stall the TLS handshake (send: nothing | partial-hello); wait for the "
       "SCP to close (timeout: seconds or artim).")
 async def op_tls_stall(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    from harness.engine.steps import close_timeout
+
     wait = close_timeout(run, params.get("timeout", "artim"))
     start = time.monotonic()
     try:
@@ -289,10 +309,12 @@ async def op_tls_stall(run: ScenarioRun, params: dict[str, Any], name: str) -> O
     return Outcome("close", f"closed after {elapsed:.1f} s", elapsed)
 
 
-@step("tls_close_notify", "timeout",
+@_op("tls_close_notify", "timeout",
       "Associate, release, then see how the SCP ends the TLS connection: close_notify, or "
       "TCP FIN without it (recorded).")
 async def op_tls_close_notify(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    from harness.engine.steps import build_rq
+
     tls = _tls(run)
     ctx = tls.variant(with_client_cert=True)
     rq = build_rq(run, {}).encode()
@@ -349,7 +371,7 @@ def _read_pdu(sock: ssl.SSLSocket) -> bytes:
     return data
 
 
-@step("tls_renegotiation", "",
+@_op("tls_renegotiation", "",
       "Renegotiation cannot be started from Python's ssl: records why (skip).")
 async def op_tls_renegotiation(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
     version = run.observed.get("tls", {}).get("version") or "unknown"
