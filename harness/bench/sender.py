@@ -219,7 +219,7 @@ class BenchAssociation:
 
     async def _tls_handshake(self, sock: socket.socket) -> ssl.SSLSocket:
         cfg = self.cfg
-        wrapped = cfg.tls.client_context().wrap_socket(
+        wrapped: ssl.SSLSocket = cfg.tls.client_context().wrap_socket(
             sock, server_hostname=cfg.tls.server_hostname or cfg.host,
             do_handshake_on_connect=False)
         deadline = time.monotonic() + cfg.timeout

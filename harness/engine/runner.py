@@ -20,8 +20,8 @@ from harness.engine.context import ScenarioRun, Target
 from harness.engine.expect import as_list, judge, matches
 from harness.engine.model import Scenario, Step
 from harness.engine.steps import STEPS, op_associate, op_release, op_store
-from harness.engine.tls_steps import TLS_REQUIREMENTS
 from harness.engine.storage import StorageInspector, compare, outside_writes
+from harness.engine.tls_steps import TLS_REQUIREMENTS
 from harness.scu.outcome import Outcome
 
 DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "response",

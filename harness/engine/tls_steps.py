@@ -17,9 +17,8 @@ import ipaddress
 import socket
 import ssl
 import time
-from typing import Any
-
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from harness.engine.context import ScenarioRun
 from harness.net.connection import ConnectionClosed, PeerTimeout
@@ -63,7 +62,7 @@ def _skip(run: ScenarioRun, reason: str) -> Outcome:
     return Outcome("skipped", reason)
 
 
-def _client_cert(run: ScenarioRun, which: str) -> tuple[str, str] | None | Outcome:
+def _client_cert(run: ScenarioRun, which: str) -> tuple[str, str] | Outcome | None:
     """``default`` (the configured one), ``none``, or one of the bad client certificates."""
     if which in ("default", "none"):
         return None
