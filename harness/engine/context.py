@@ -28,7 +28,7 @@ DECLARATION_KEYS = {
     "transfer_syntaxes": "transfer syntaxes the SCP accepts",
     "async_window": "[invoked, performed] the SCP supports",
     "max_pdu": "the SCP's maximum PDU length",
-    "tls": "TLS policy: {mutual: true|false, min_version: \"1.2\"} (PS3.15 B.1, BCP 195)",
+    "tls": "TLS policy: {mutual: true|false, min_version: \"1.2\"} (PS3.15 B.12, BCP 195)",
 }
 
 

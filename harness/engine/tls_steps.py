@@ -1,6 +1,6 @@
 """Scenario operations of the TLS group (L): handshake probes against a DICOM TLS port.
 
-PS3.15 Annex B (secure transport connection profiles; B.9 BCP 195 Non-downgrading) and
+PS3.15 Annex B (secure transport connection profiles: B.10 Non-Downgrading BCP 195, B.12) and
 BCP 195 (RFC 8996, RFC 9325) set the rules. Each probe opens its own connection with a
 context built for it (offered versions, cipher suites, client certificate) and reports an
 :class:`Outcome`: ``close`` when the SCP refused (handshake alert or a close after it),
@@ -181,7 +181,7 @@ async def op_tls_server_cert(run: ScenarioRun, params: dict[str, Any], name: str
     _observe(run, info)
     cert = x509.load_der_x509_certificate(der)
     now = dt.datetime.now(dt.UTC)
-    refs = "PS3.15 B.1, RFC 9325 7"
+    refs = "PS3.15 B.12, RFC 9325 7"
     run.check("certificate validity period", "must",
               cert.not_valid_before_utc <= now <= cert.not_valid_after_utc,
               "now within notBefore..notAfter",

@@ -365,7 +365,7 @@ class AcceptorServer:
         self._server: asyncio.Server | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._trace_sink = trace_sink
-        # TLS (PS3.15 B.1): set before start(); the handshake must finish within ARTIM.
+        # TLS (PS3.15 Annex B): set before start(); the handshake must finish within ARTIM.
         self.tls: ssl.SSLContext | None = None
 
     @property

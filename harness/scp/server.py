@@ -505,7 +505,7 @@ class StorageSCP:
                                 count_idle_connections=p.has("count_idle_connections"),
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
-        self.server.tls = tls  # serve DICOM over TLS (PS3.15 B.1) when given
+        self.server.tls = tls  # serve DICOM over TLS (PS3.15 Annex B) when given
 
     # what the service class reads from its ``ae`` ----------------------------------------
     @property
