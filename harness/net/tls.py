@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# PS3.15 B.10 / B.12, BCP 195 (RFC 8996, RFC 9325): TLS 1.2 or later; older versions MUST NOT be negotiated.
+# PS3.15 B.10 / B.12, BCP 195 (RFC 8996): TLS 1.2 or later; older versions are not used.
 VERSIONS: dict[str, ssl.TLSVersion] = {
     "1.0": ssl.TLSVersion.TLSv1,
     "1.1": ssl.TLSVersion.TLSv1_1,
@@ -22,8 +22,8 @@ VERSIONS: dict[str, ssl.TLSVersion] = {
     "1.3": ssl.TLSVersion.TLSv1_3,
 }
 DEFAULT_MIN_VERSION = "1.2"
-# TLS 1.2 suites of the reference SCP: forward secrecy and AEAD only, as the BCP 195
-# Non-Downgrading profile (PS3.15 B.10) lists (TLS 1.3 suites are all AEAD already).
+# TLS 1.2 suites of the reference SCP: forward secrecy and AEAD only, as RFC 9325 4.2
+# recommends (TLS 1.3 suites are all AEAD already).
 BCP195_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
 
 
