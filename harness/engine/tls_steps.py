@@ -111,7 +111,7 @@ async def _handshake(run: ScenarioRun, ctx: ssl.SSLContext, name: str) -> Simula
 
 
 @_op("tls_associate", "min_version max_version ciphers client_cert timeout called_ae "
-      "calling_ae contexts",
+      "calling_ae contexts prefer_tls13",
       "TLS handshake offering only the given versions / cipher suites / client certificate "
       "(default, none, client-untrusted, client-expired, client-self-signed), then "
       "A-ASSOCIATE-RQ on that connection. close = the SCP refused.")
@@ -155,10 +155,25 @@ async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) 
                   f"the SCP closed it after the handshake, before answering the "
                   f"A-ASSOCIATE-RQ ({reason or 'no TLS alert'}); TLS 1.3 reports a refused "
                   "client certificate only then")
+    if params.get("prefer_tls13") and info.get("version") == "TLSv1.2":
+        await _check_tls13_preference(run, tls, name)
     out.extra["rq"] = rq
     out.extra["tls"] = info
     out.detail = (f"{info.get('version')} {info.get('cipher')}; {out.detail}").strip("; ")
     return out
+
+
+async def _check_tls13_preference(run: ScenarioRun, tls: TLSClient, name: str) -> None:
+    """TLS 1.2 was chosen although 1.3 was offered: does the SCP support 1.3 at all?"""
+    probe = await _handshake(run, tls.variant(min_version="1.3"), f"{name}-tls13")
+    supported = isinstance(probe, SimulatedSCU)
+    if isinstance(probe, SimulatedSCU):
+        probe.conn.reset()
+    run.check("TLS 1.3 preferred when supported", "should", not supported,
+              "TLS 1.3 chosen when offered (if supported)",
+              "TLS 1.2 chosen, yet a TLS 1.3-only handshake succeeds" if supported else
+              "TLS 1.2 chosen; TLS 1.3 not supported", "PS3.15 B.12")
+    run.skip_reason = None  # a refused 1.3-only probe is an answer, not a skip
 
 
 @_op("tls_server_cert", "",
