@@ -215,10 +215,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     baseline = _load_results(args.baseline) if args.baseline else None
     if args.fail_on == "regression" and baseline is None:
         raise UsageError("--fail-on regression needs --baseline OLD.json")
-    from harness.engine.tls_setup import TLSSetupError, check_tls_handshake, client_for_run
+    from harness.engine.tls_setup import (
+        TLSSetupError,
+        check_tls_handshake,
+        client_for_run,
+        embedded_server_context,
+    )
 
     try:
-        tls, server_tls, declared = client_for_run(args, declared)
+        tls, declared = client_for_run(args, declared)
     except TLSSetupError as exc:
         raise UsageError(str(exc)) from None
     embedded: EmbeddedSCP | None = None
@@ -227,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             profile = Profile.load(args.scp_profile) if args.scp_profile else embedded_profile()
         except ProfileError as exc:
             raise UsageError(str(exc)) from None
-        embedded = EmbeddedSCP(profile, tls=server_tls).start()
+        embedded = EmbeddedSCP(profile, tls=embedded_server_context(tls, profile)).start()
         host, port = "127.0.0.1", embedded.port
         storage = embedded.storage_dir
         called = args.called_aet or profile.ae_title

@@ -168,12 +168,12 @@ class DicomSession:
             from harness.engine.embedded import EmbeddedSCP, embedded_profile
 
             s = self.settings
-            tls, server_tls, declared = None, None, dict(s.declared)
+            tls, declared = None, dict(s.declared)
             if s.tls is not None:
                 from harness.engine.tls_setup import TLSSetupError, client_for_run
 
                 try:
-                    tls, server_tls, declared = client_for_run(s.tls, declared)
+                    tls, declared = client_for_run(s.tls, declared)
                 except TLSSetupError as exc:
                     raise pytest.UsageError(f"dicom-harness: {exc}") from None
             if s.target is not None:
@@ -182,7 +182,10 @@ class DicomSession:
                                       tls=tls)
             else:
                 profile = s.scp_profile or embedded_profile()
-                self.embedded = EmbeddedSCP(profile, tls=server_tls).start()
+                from harness.engine.tls_setup import embedded_server_context
+
+                self.embedded = EmbeddedSCP(profile,
+                                            tls=embedded_server_context(tls, profile)).start()
                 from harness.engine.embedded import declared_from_profile
 
                 declared = {**declared_from_profile(profile), **declared}

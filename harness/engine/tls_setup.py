@@ -28,15 +28,16 @@ class TLSSetupError(ValueError):
 
 
 def client_for_run(args: Any, declared: dict[str, Any]) -> tuple[
-        TLSClient | None, ssl.SSLContext | None, dict[str, Any]]:
-    """(client, embedded SCP's server context, declarations) for ``run``'s arguments."""
+        TLSClient | None, dict[str, Any]]:
+    """(client, declarations) for ``run``'s arguments. Without a target the client holds the
+    generated certificates (``client.certs``): :func:`embedded_server_context` gives the
+    embedded SCP's context from them."""
     declared = dict(declared)
     try:
         policy = check_declaration(declared.pop("tls", None))
         options = client_options(args)
         if options is None:
-            return None, None, declared
-        server: ssl.SSLContext | None = None
+            return None, declared
         certs = None
         if args.target is None:
             for flag in ("tls_ca", "tls_cert", "tls_key"):
@@ -46,8 +47,6 @@ def client_for_run(args: Any, declared: dict[str, Any]) -> tuple[
             from harness.net.tlscerts import make_cert_set
 
             certs = make_cert_set()
-            server = TLSOptions(cert=str(certs.server_cert), key=str(certs.server_key),
-                                ca=str(certs.ca), require_client_cert=True).server_context()
             options = TLSOptions(cert=str(certs.client_cert), key=str(certs.client_key),
                                  ca=str(certs.ca), verify=True,
                                  min_version=options.min_version)
@@ -58,7 +57,16 @@ def client_for_run(args: Any, declared: dict[str, Any]) -> tuple[
     policy.setdefault("min_version", "1.2")
     declared.update(tls=policy, tls_mutual=bool(policy.get("mutual")),
                     tls_min_version=policy["min_version"])
-    return client, server, declared
+    return client, declared
+
+
+def embedded_server_context(client: TLSClient | None, profile: Any) -> ssl.SSLContext | None:
+    """The embedded SCP's server context (mutual TLS, the profile's TLS faults), or None."""
+    if client is None or client.certs is None:
+        return None
+    from harness.scp.tls_faults import embedded_server_context as build
+
+    return build(client.certs, profile)
 
 
 def check_tls_handshake(host: str, port: int, tls: TLSClient, timeout: float) -> None:

@@ -505,7 +505,10 @@ class StorageSCP:
                                 count_idle_connections=p.has("count_idle_connections"),
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
-        self.server.tls = tls  # serve DICOM over TLS (PS3.15 Annex B) when given
+        if tls is not None:  # serve DICOM over TLS (PS3.15 Annex B)
+            from harness.scp.tls_faults import apply_context_faults
+
+            self.server.tls = apply_context_faults(tls, self.profile)
 
     # what the service class reads from its ``ae`` ----------------------------------------
     @property
@@ -525,6 +528,10 @@ class StorageSCP:
         return self.host, self.server.port
 
     async def start(self) -> int:
+        if self.server.tls is not None and self.profile.has("tls_plaintext_fallback"):
+            from harness.scp.tls_faults import start_sniffing
+
+            return start_sniffing(self.server, self.host)
         return await self.server.start()
 
     async def stop(self) -> None:
