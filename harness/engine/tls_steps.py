@@ -273,6 +273,9 @@ async def op_plaintext_associate(run: ScenarioRun, params: dict[str, Any],
             if not chunk:
                 break
             got += chunk
+            if got[:1] in (b"\x02", b"\x03", b"\x07") and len(got) >= 6 and \
+                    len(got) >= 6 + int.from_bytes(got[2:6], "big"):
+                break  # a whole DICOM PDU in the clear: the answer, no need to wait
     except TimeoutError:
         return Outcome("hang", f"connection still open after {wait:g} s; received "
                                f"{got[:8].hex() or 'nothing'}", time.monotonic() - start)
