@@ -54,6 +54,17 @@ def test_tls_group_passes_against_the_embedded_scp(tmp_path: Path) -> None:
     assert tls["version"] in ("TLSv1.2", "TLSv1.3")
     assert tls["cipher"]
     assert "CN=localhost" in tls["peer_subject"]
+    # ... and in the HTML report's observed conformance statement.
+    from harness.report import write_html
+
+    html = write_html(results, tmp_path / "report.html").read_text()
+    assert f"<dt>tls cipher</dt><dd>{tls['cipher']}</dd>" in html
+    assert "<dt>tls peer subject</dt>" in html
+
+
+def test_plain_run_has_no_tls_in_the_conformance_statement(tmp_path: Path) -> None:
+    _code, results = run(tmp_path, "-k", "assoc.baseline")
+    assert "tls" not in results["conformance"]
 
 
 def test_tls_group_is_skipped_without_tls(tmp_path: Path) -> None:

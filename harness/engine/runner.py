@@ -410,9 +410,11 @@ def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
                 if uid not in obs.get("accepted", {})]
     keys = ("max_pdu", "async_window", "ae_title_policy", "duplicate_sop_instance_policy",
             "artim_timeout_s", "implementation_class_uid", "implementation_version_name",
-            "transfer_syntax_choice", "pipelining", "cancel_policy", "tls")
+            "transfer_syntax_choice", "pipelining", "cancel_policy")
     out: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
     out.update({k: obs.get(k) for k in keys})
+    if obs.get("tls"):  # only over TLS: version, cipher, certificate, how it ended
+        out["tls"] = dict(obs["tls"])
     if out["async_window"] is None and obs.get("accepted"):
         out["async_window"] = [1, 1]
     return out
