@@ -131,6 +131,27 @@ def test_our_stores_reach_dcmtk_over_mutual_tls(certs: CertSet, storescp: tuple[
     assert any(store.rglob("*"))
 
 
+def test_aborts_and_timers_over_tls_against_dcmtk(certs: CertSet, storescp: tuple[int, Path],
+                                                  tmp_path: Path) -> None:
+    """SCU-side aborts by A-ABORT / RST / FIN at every point of a store (E) and release and
+    timers (I) over TLS against storescp: no harness error, and DCMTK's known TCP findings
+    (README) found over TLS too."""
+    port, store = storescp
+    profile = tmp_path / "target.yaml"
+    profile.write_text(f"tls: {{mutual: true}}\nartim_timeout: {ARTIM}\n")
+    _code, results = _run(tmp_path, "--target", f"127.0.0.1:{port}", "--timeout", "3",
+                          "--target-profile", str(profile), "--storage-dir", str(store),
+                          "-k", "group:E or group:I", *_client_args(certs))
+    outcomes = {r["id"]: r for r in results["scenarios"]}
+    assert {r["group"] for r in outcomes.values()} == {"E", "I"}
+    errors = {i: r["observed"][:200] for i, r in outcomes.items() if r["outcome"] == "error"}
+    assert not errors
+    assert outcomes["release.normal"]["outcome"] == "fail"  # as over TCP
+    assert outcomes["timeout.artim-no-request"]["outcome"] == "pass"
+    fin = [r for i, r in outcomes.items() if i.endswith(",fin]")]
+    assert fin and all(r["outcome"] in ("pass", "warn") for r in fin)
+
+
 def test_our_scu_without_client_certificate_is_one_line(certs: CertSet,
                                                         storescp: tuple[int, Path],
                                                         capsys: pytest.CaptureFixture[str]
