@@ -20,6 +20,8 @@ from typing import Any
 
 from harness import __version__
 from harness.net.address import parse_address, unreachable
+from harness.net.tls import add_client_arguments as add_tls_client_arguments
+from harness.net.tls import add_server_arguments as add_tls_server_arguments
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_SIGPIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `| head`
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "--baseline")
     run.add_argument("--no-html", action="store_true", help="do not write the HTML report")
     run.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    add_tls_client_arguments(run)
 
     lst = sub.add_parser("list", help="list the scenarios of a suite")
     lst.add_argument("--suite", default=None, metavar="NAME|PATH")
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="N processes sharing the port, for throughput (POSIX; counters, "
                             "limits and rules are per process)")
+    add_tls_server_arguments(serve)
 
     report = sub.add_parser("report", help="rebuild reports from a results JSON")
     report.add_argument("results", type=Path, metavar="RESULTS.json")
@@ -231,13 +235,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     baseline = _load_results(args.baseline) if args.baseline else None
     if args.fail_on == "regression" and baseline is None:
         raise UsageError("--fail-on regression needs --baseline OLD.json")
+    from harness.engine.tls_setup import (
+        TLSSetupError,
+        check_tls_handshake,
+        client_for_run,
+        embedded_server_context,
+    )
+
+    try:
+        tls, declared = client_for_run(args, declared)
+    except TLSSetupError as exc:
+        raise UsageError(str(exc)) from None
     embedded: EmbeddedSCP | None = None
     if args.target is None:
         try:
             profile = Profile.load(args.scp_profile) if args.scp_profile else embedded_profile()
         except ProfileError as exc:
             raise UsageError(str(exc)) from None
-        embedded = EmbeddedSCP(profile).start()
+        embedded = EmbeddedSCP(profile, tls=embedded_server_context(tls, profile)).start()
         host, port = "127.0.0.1", embedded.port
         storage = embedded.storage_dir
         called = args.called_aet or profile.ae_title
@@ -249,8 +264,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_reachable(host, port, args.timeout)
         if storage is not None and not storage.is_dir():
             raise UsageError(f"--storage-dir {storage}: not a directory")
+        if tls is not None:
+            try:
+                check_tls_handshake(host, port, tls, args.timeout)
+            except TLSSetupError as exc:
+                raise UsageError(str(exc)) from None
     target = Target(host, port, called, args.calling_aet, args.timeout, storage, declared,
-                    embedded is not None)
+                    embedded is not None, tls=tls)
     try:
         results = _run_with_progress(target, scenarios, args.quiet)
     finally:
@@ -404,6 +424,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.aet:
         profile.ae_title = args.aet
+    from harness.net.tls import TLSConfigError, server_options
+
+    try:
+        tls_options = server_options(args)
+        tls = tls_options.server_context() if tls_options is not None else None
+    except TLSConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if tls is not None and args.workers != 1:
+        raise UsageError("--workers with TLS is not supported (use one process)")
     if not 0 <= args.port < 65536:
         raise UsageError(f"--port {args.port}: not a TCP port")
     try:
@@ -421,7 +450,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              workers=args.workers)
     return asyncio.run(_serve(StorageSCP(profile, args.storage_dir, host=args.host,
                                          port=args.port, trace=False,
-                                         keep_records=SERVE_KEEP_RECORDS), profile))
+                                         keep_records=SERVE_KEEP_RECORDS, tls=tls), profile))
 
 
 async def _serve(scp: Any, profile: Any) -> int:
@@ -431,7 +460,8 @@ async def _serve(scp: Any, profile: Any) -> int:
         raise UsageError(f"cannot listen on {scp.host}:{scp.server.port}: "
                          f"{exc.strerror or exc}") from None
     faults = f" faults: {', '.join(sorted(profile.faults))}" if profile.faults else ""
-    print(f"dicom-harness serve: {profile.ae_title} listening on {scp.host}:{scp.port}, "
+    tls = " (TLS)" if scp.server.tls is not None else ""
+    print(f"dicom-harness serve: {profile.ae_title} listening on {scp.host}:{scp.port}{tls}, "
           f"storing in {scp.storage_dir}{faults}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

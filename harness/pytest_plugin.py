@@ -80,6 +80,7 @@ class DicomSettings:
     strict: bool = False
     slow: bool = False
     timeout: float = 10.0
+    tls: Any = None  # the --dicom-tls* options, as ``run``'s --tls* (a namespace), or None
 
 
 def settings_from_config(config: pytest.Config) -> DicomSettings:
@@ -102,7 +103,8 @@ def settings_from_config(config: pytest.Config) -> DicomSettings:
         s.timeout = float(opt("dicom_timeout"))
         if s.timeout <= 0:
             raise ValueError(f"--dicom-timeout must be a positive number, got {s.timeout:g}")
-    except ValueError as exc:  # also TargetProfileError and ProfileError
+        s.tls = _tls_settings(opt, s.target)
+    except ValueError as exc:  # also TargetProfileError, ProfileError and TLSConfigError
         raise pytest.UsageError(f"dicom-harness: {exc}") from None
     storage = opt("dicom_storage_dir")
     if storage is not None:
@@ -112,6 +114,23 @@ def settings_from_config(config: pytest.Config) -> DicomSettings:
                                     "directory")
     s.collect = bool(opt("dicom")) or s.target is not None
     return s
+
+
+def _tls_settings(opt: Callable[[str], Any], target: tuple[str, int] | None) -> Any:
+    """``--dicom-tls*`` as the namespace ``run --tls*`` gives (same checks, same setup)."""
+    import types
+
+    from harness.net.tls import client_options
+
+    args = types.SimpleNamespace(
+        target=target, tls=bool(opt("dicom_tls")), tls_ca=opt("dicom_tls_ca"),
+        tls_cert=opt("dicom_tls_cert"), tls_key=opt("dicom_tls_key"),
+        tls_no_verify=bool(opt("dicom_tls_no_verify")),
+        tls_min_version=str(opt("dicom_tls_min_version")), tls_server_name=None)
+    options = client_options(args)  # TLSConfigError (a ValueError) for a stray flag
+    if options is not None and target is not None:
+        options.client_context()  # files readable, key matching
+    return args if options is not None else None
 
 
 def check_reachable(host: str, port: int, timeout: float) -> None:
@@ -149,18 +168,31 @@ class DicomSession:
             from harness.engine.embedded import EmbeddedSCP, embedded_profile
 
             s = self.settings
+            tls, declared = None, dict(s.declared)
+            if s.tls is not None:
+                from harness.engine.tls_setup import TLSSetupError, client_for_run
+
+                try:
+                    tls, declared = client_for_run(s.tls, declared)
+                except TLSSetupError as exc:
+                    raise pytest.UsageError(f"dicom-harness: {exc}") from None
             if s.target is not None:
                 self._target = Target(s.target[0], s.target[1], s.called_aet or "ANY-SCP",
-                                      s.calling_aet, s.timeout, s.storage_dir, dict(s.declared))
+                                      s.calling_aet, s.timeout, s.storage_dir, declared,
+                                      tls=tls)
             else:
                 profile = s.scp_profile or embedded_profile()
-                self.embedded = EmbeddedSCP(profile).start()
+                from harness.engine.tls_setup import embedded_server_context
+
+                self.embedded = EmbeddedSCP(profile,
+                                            tls=embedded_server_context(tls, profile)).start()
                 from harness.engine.embedded import declared_from_profile
 
-                declared = {**declared_from_profile(profile), **s.declared}
+                declared = {**declared_from_profile(profile), **declared}
                 self._target = Target("127.0.0.1", self.embedded.port,
                                       s.called_aet or profile.ae_title, s.calling_aet,
-                                      s.timeout, self.embedded.storage_dir, declared, True)
+                                      s.timeout, self.embedded.storage_dir, declared, True,
+                                      tls=tls)
         return self._target
 
     def run(self, scenario: Scenario, index: int) -> dict[str, Any]:
@@ -215,6 +247,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="also collect scenarios tagged slow (large objects, floods)")
     group.addoption("--dicom-timeout", default=10.0, type=float, metavar="S",
                     help="seconds to wait for any answer from the target (default 10)")
+    group.addoption("--dicom-tls", action="store_true", default=False,
+                    help="DICOM over TLS (no --dicom-target: the embedded SCP serves TLS "
+                         "with certificates made for the session)")
+    group.addoption("--dicom-tls-ca", default=None, metavar="FILE",
+                    help="CA certificate(s) verifying the target's certificate")
+    group.addoption("--dicom-tls-cert", default=None, metavar="FILE",
+                    help="client certificate (PEM) for mutual TLS")
+    group.addoption("--dicom-tls-key", default=None, metavar="FILE",
+                    help="private key of --dicom-tls-cert (PEM)")
+    group.addoption("--dicom-tls-no-verify", action="store_true", default=False,
+                    help="do not verify the target's certificate")
+    group.addoption("--dicom-tls-min-version", default="1.2", choices=("1.0", "1.1", "1.2",
+                                                                       "1.3"),
+                    help="lowest TLS version offered (default 1.2)")
 
 
 def marker_name(text: str) -> str:
@@ -595,7 +641,8 @@ class SyncSCU:
         self._message_ids = itertools.count(1)
         try:
             self.scu: SimulatedSCU = self.loop.run_until_complete(
-                SimulatedSCU.connect(target.host, target.port, timeout=self.timeout))
+                SimulatedSCU.connect(target.host, target.port, timeout=self.timeout,
+                                     tls=target.tls.context if target.tls else None))
         except BaseException:
             self.loop.close()
             raise

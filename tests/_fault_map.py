@@ -124,6 +124,18 @@ FAULT_MAP: list[Case] = [
     C("resource.connection-flood", faults="count_idle_connections",
       overrides={"max_associations": 8}),
     C("resource.large-associate-rq", faults="truncate_results"),
+    # L: DICOM over TLS (the embedded SCP serves TLS for these, as with run --tls)
+    C("tls.version.1-2-accepted", faults="tls_only_tls13"),
+    C("tls.version.1-3-accepted", faults="tls_no_tls13"),
+    C("tls.version.old-refused", faults="tls_old_versions"),
+    C("tls.cipher.weak-refused[null-encryption]", "tls.cipher.weak-refused[anonymous]",
+      "tls.cipher.no-forward-secrecy", faults="tls_weak_ciphers"),
+    C("tls.server-certificate", faults="tls_expired_cert"),
+    C("tls.server-certificate", faults="tls_self_signed_cert"),
+    C("tls.client-cert.missing-refused", "tls.client-cert.bad-refused",
+      faults="tls_no_client_verify"),
+    C("tls.plaintext-refused", faults="tls_plaintext_fallback"),
+    C("tls.handshake-stall", faults="no_artim", declared={"artim_timeout": 1.0}),
 ]
 
 

@@ -33,14 +33,29 @@ def suite() -> list[Scenario]:
     return load_suite()
 
 
+def _tls(scenarios: list[Scenario], profile: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """The TLS group (L) needs the SCP to serve TLS, as ``run --tls`` does without target."""
+    if not any(s.group == "L" for s in scenarios):
+        return None, None, {}
+    from types import SimpleNamespace
+
+    from harness.engine.tls_setup import client_for_run, embedded_server_context
+
+    args = SimpleNamespace(target=None, tls=True, tls_ca=None, tls_cert=None, tls_key=None,
+                           tls_no_verify=False, tls_min_version="1.2", tls_server_name=None)
+    client, declared = client_for_run(args, {})
+    return client, embedded_server_context(client, profile), declared
+
+
 def _run(scenarios: list[Scenario], *, faults: tuple[str, ...] = (),
          overrides: dict[str, Any] | None = None, declared: dict[str, Any] | None = None,
          timeout: float = 2.0) -> dict[str, dict[str, Any]]:
     profile = embedded_profile(faults=set(faults), **(overrides or {}))
-    with EmbeddedSCP(profile) as scp:
+    tls, server_tls, tls_declared = _tls(scenarios, profile)
+    with EmbeddedSCP(profile, tls=server_tls) as scp:
         target = Target("127.0.0.1", scp.port, profile.ae_title, "HARNESS", timeout,
-                        scp.storage_dir, {**declared_from_profile(profile), **(declared or {})},
-                        True)
+                        scp.storage_dir, {**declared_from_profile(profile), **tls_declared,
+                                          **(declared or {})}, True, tls=tls)
         results = asyncio.run(Runner(target, recovery_timeout=3.0).run(scenarios))
     return {r["id"]: r for r in results["scenarios"]}
 

@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     locust_arguments(parser)  # --locust: distributed load (harness.bench.locust_run)
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar and no table")
+    from harness.net.tls import add_client_arguments
+
+    add_client_arguments(parser)
+    parser.add_argument("--plain-target", default=None, metavar="HOST:PORT",
+                        help="with --tls --compare plain and a --target: the same SCP's "
+                             "plain TCP port")
 
 
 def _int(text: str | None, flag: str, *, low: int = 0) -> int | None:
@@ -139,6 +145,21 @@ def check_ae_title(text: str, flag: str) -> str:
     return text
 
 
+def _tls_options(args: argparse.Namespace) -> object:
+    from harness.net.tls import TLSConfigError, client_options
+
+    try:
+        options = client_options(args)
+        if options is not None and args.target is not None:
+            options.client_context()  # files readable, key matching: checked now
+        elif options is not None and (args.tls_ca or args.tls_cert or args.tls_key):
+            raise TLSConfigError("--tls-ca / --tls-cert / --tls-key are for a --target; the "
+                                 "embedded SCP uses certificates made for the run")
+    except TLSConfigError as exc:
+        raise BenchUsageError(str(exc)) from None
+    return options
+
+
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Validate and convert; ``BenchUsageError`` names the offending flag."""
     check_ae_title(args.called_aet, "--called-aet")
@@ -163,7 +184,8 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         warmup=_int(args.warmup, "--warmup"), transfer_syntax=ts,
         nodelay=not args.no_nodelay, max_pdu=_int(args.max_pdu, "--max-pdu") or 0,
         timeout=_float(args.timeout, "--timeout") or 30.0, seed=_int(args.seed, "--seed") or 0,
-        storescu=args.storescu, uvloop=args.uvloop, scp_profile=args.scp_profile)
+        storescu=args.storescu, uvloop=args.uvloop, scp_profile=args.scp_profile,
+        tls=_tls_options(args), plain_target=parse_target(args.plain_target))
 
 
 def run_bench(args: argparse.Namespace) -> int:

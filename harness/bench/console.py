@@ -109,6 +109,12 @@ def print_results(doc: dict[str, Any], console: Console) -> None:
                     f"  {n} assoc: {_fmt(p['mb_per_s'])} MB/s vs plain loopback copy into one "
                     f"file per instance {_fmt(files['mb_per_s'])} MB/s: ratio "
                     f"[bold]{_fmt(files['ratio'], 2)}[/]", highlight=False)
+        if "plain" in p:
+            pl = p["plain"]
+            console.print(
+                f"  {n} assoc: over TLS {_fmt(p['instances_per_s'])} inst/s vs plain TCP "
+                f"{_fmt(pl['instances_per_s'])} inst/s: TLS/plain ratio "
+                f"[bold]{_fmt(pl['ratio'], 2)}[/]", highlight=False)
         if "target_process" in p and p["target_process"].get("available"):
             tp = p["target_process"]
             console.print(f"  {n} assoc: target pid {tp['pid']} used {tp['cpu_s']} s CPU "

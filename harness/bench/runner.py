@@ -52,7 +52,7 @@ WARMUP_BYTES = 64 << 20  # warm-up per association stops short of this many byte
 LOOPBACK_MIN_BYTES = 512 << 20  # enough for a stable loopback figure
 LOOPBACK_FILES_MIN_BYTES = 256 << 20
 LOOPBACK_FILES_MAX_BYTES = 1 << 30  # written to disk, then removed
-COMPARE_MODES = ("dcmtk", "loopback")
+COMPARE_MODES = ("dcmtk", "loopback", "plain")
 DCMTK_STREAM = 900000  # UID streams of the files written for storescu
 
 
@@ -83,6 +83,8 @@ class BenchOptions:
     storescu: Path = dcmtk.STORESCU
     uvloop: bool = False
     scp_profile: Path | None = None
+    tls: Any = None  # harness.net.tls.TLSOptions: store over TLS
+    plain_target: tuple[str, int] | None = None  # --compare plain against an external target
 
 
 class Phase(Protocol):
@@ -162,6 +164,11 @@ def validate(opts: BenchOptions) -> None:
         if not dcmtk.available(dcmtk.DcmtkConfig(opts.storescu)):
             raise BenchUsageError(f"--compare dcmtk: {opts.storescu} not found or not "
                                   "executable")
+    if "plain" in opts.compare and opts.tls is None:
+        raise BenchUsageError("--compare plain measures TLS against plain TCP: it needs --tls")
+    if "plain" in opts.compare and opts.target is not None and opts.plain_target is None:
+        raise BenchUsageError("--compare plain with --target needs --plain-target HOST:PORT "
+                              "(the same SCP's plain TCP port)")
     if opts.target_pid is not None and not Path(f"/proc/{opts.target_pid}").exists():
         raise BenchUsageError(f"--target-pid {opts.target_pid}: no such process")
 
@@ -171,6 +178,8 @@ class _Target:
     host: str
     port: int
     embedded: ReferenceSCP | None
+    tls: Any = None  # the client TLSOptions when the target is reached over TLS
+    plain: tuple[str, int] | None = None  # the same SCP over plain TCP (--compare plain)
 
 
 @contextlib.contextmanager
@@ -181,7 +190,13 @@ def _target(opts: BenchOptions) -> Iterator[_Target]:
             check_reachable(host, port, min(opts.timeout, 5.0))
         except TargetError as exc:
             raise BenchUsageError(str(exc)) from None
-        yield _Target(host, port, None)
+        if opts.tls is not None:
+            _check_tls(host, port, opts)
+        yield _Target(host, port, None, opts.tls, opts.plain_target)
+        return
+    if opts.tls is not None:
+        with _embedded_tls(opts) as target:
+            yield target
         return
     scp = ReferenceSCP(profile=opts.scp_profile)
     try:
@@ -192,6 +207,46 @@ def _target(opts: BenchOptions) -> Iterator[_Target]:
         yield _Target("127.0.0.1", scp.port, scp)
     finally:
         scp.stop()
+
+
+def _check_tls(host: str, port: int, opts: BenchOptions) -> None:
+    from harness.engine.tls_setup import TLSSetupError, check_tls_handshake
+    from harness.net.tls import TLSClient, TLSConfigError
+
+    try:
+        check_tls_handshake(host, port, TLSClient(opts.tls, opts.tls.client_context()),
+                            min(opts.timeout, 10.0))
+    except (TLSSetupError, TLSConfigError) as exc:
+        raise BenchUsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _embedded_tls(opts: BenchOptions) -> Iterator[_Target]:
+    """The reference SCP serving TLS with certificates made for the run (mutual TLS, as the
+    run's embedded SCP); with --compare plain, a second one on plain TCP, same profile."""
+    from harness.net.tls import TLSOptions
+    from harness.net.tlscerts import make_cert_set
+
+    certs = make_cert_set()
+    tls_scp = ReferenceSCP(profile=opts.scp_profile, extra_args=[
+        "--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key),
+        "--tls-ca", str(certs.ca), "--tls-require-client-cert"])
+    plain_scp = ReferenceSCP(profile=opts.scp_profile) if "plain" in opts.compare else None
+    try:
+        for scp in (tls_scp, plain_scp):
+            if scp is not None:
+                scp.start()
+        client = TLSOptions(cert=str(certs.client_cert), key=str(certs.client_key),
+                            ca=str(certs.ca), min_version=opts.tls.min_version)
+        yield _Target("127.0.0.1", tls_scp.port, tls_scp, client,
+                      ("127.0.0.1", plain_scp.port) if plain_scp is not None else None)
+    except TargetError as exc:
+        raise BenchUsageError(str(exc)) from None
+    finally:
+        for scp in (tls_scp, plain_scp):
+            if scp is not None:
+                scp.stop()
+        shutil.rmtree(certs.directory, ignore_errors=True)
 
 
 def run(opts: BenchOptions, ui: UI | None = None) -> dict[str, Any]:
@@ -255,7 +310,8 @@ class _Run:
     def config(self) -> SenderConfig:
         o = self.opts
         return SenderConfig(self.target.host, self.target.port, o.called_aet, o.calling_aet,
-                            o.max_pdu, o.window, o.nodelay, o.timeout)
+                            o.max_pdu, o.window, o.nodelay, o.timeout,
+                            sendfile=self.target.tls is None, tls=self.target.tls)
 
     def ours(self, associations: int, label: str) -> tuple[Merged, dict[str, Any] | None]:
         total = None if self.instances is None else associations * (self.instances +
@@ -308,7 +364,34 @@ class _Run:
             point["compare"] = self._compare_doc(ours, theirs)
         if "loopback" in o.compare:
             point["loopback"] = self._loopback(associations, merged)
+        if "plain" in o.compare:
+            point["plain"] = self._plain(associations, merged)
+        if self.target.tls is not None:
+            point["conditions"]["tls"] = {"min_version": self.target.tls.min_version}
         return point
+
+    # --- TLS against plain TCP ------------------------------------------------------------
+    def _plain(self, associations: int, tls: Merged) -> dict[str, Any]:
+        """The same workload over plain TCP to the same SCP (its plain port), right after
+        the TLS measurement: ratio = TLS rate / plain rate (1.0 = TLS costs nothing)."""
+        assert self.target.plain is not None
+        host, port = self.target.plain
+        o = self.opts
+        cfg = SenderConfig(host, port, o.called_aet, o.calling_aet, o.max_pdu, o.window,
+                           o.nodelay, o.timeout)
+        with self.ui.phase(f"plain TCP  {associations} assoc", None):
+            parts = run_point(cfg, self.workload, associations=associations,
+                              workers=o.workers, instances=self.instances,
+                              duration=o.duration, warmup=self.warmup, nonce=new_nonce(),
+                              progress=None, use_uvloop=o.uvloop)
+        plain = merge(parts)
+        return {"target": f"{host}:{port}", "instances": plain.instances,
+                "instances_per_s": round(plain.instances_per_s, 1),
+                "mb_per_s": round(plain.mb_per_s, 2), "errors": plain.errors,
+                "ratio": round(tls.instances_per_s / plain.instances_per_s, 3)
+                if plain.instances_per_s else None,
+                "ratio_definition": "TLS instances/s divided by plain TCP instances/s, "
+                                    "same SCP, same workload, measured back to back"}
 
     # --- DCMTK --------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,10 @@ class BenchError(Exception):
     """An association failed (refused, rejected, aborted, timed out, closed)."""
 
 
+# A non-blocking socket (or TLS over one, which can want either direction) cannot go on now.
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 @dataclass(slots=True)
 class SenderConfig:
     host: str
@@ -65,6 +70,9 @@ class SenderConfig:
     nodelay: bool = True
     timeout: float = 30.0
     sendfile: bool = True
+    # harness.net.tls.TLSOptions (picklable, for worker processes): DICOM over TLS. The
+    # socket is then an ssl.SSLSocket: no sendmsg / sendfile, one send per part instead.
+    tls: Any = None
 
 
 @dataclass(slots=True)
@@ -186,6 +194,8 @@ class BenchAssociation:
                              f"{exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if cfg.nodelay else 0)
         self.fd = sock.fileno()
+        if cfg.tls is not None:
+            self.sock = sock = await self._tls_handshake(sock)
         self.loop.add_reader(self.fd, self._on_readable)
         self._last_activity = time.monotonic()
         self._arm_watchdog()
@@ -206,6 +216,38 @@ class BenchAssociation:
         if not isinstance(pdu, AssociateAC):
             raise BenchError(f"unexpected answer to A-ASSOCIATE-RQ: {type(pdu).__name__}")
         return self._accept(pdu, contexts, time.monotonic() - started)
+
+    async def _tls_handshake(self, sock: socket.socket) -> ssl.SSLSocket:
+        cfg = self.cfg
+        wrapped: ssl.SSLSocket = cfg.tls.client_context().wrap_socket(
+            sock, server_hostname=cfg.tls.server_hostname or cfg.host,
+            do_handshake_on_connect=False)
+        deadline = time.monotonic() + cfg.timeout
+        while True:
+            try:
+                wrapped.do_handshake()
+                return wrapped
+            except ssl.SSLWantReadError:
+                wait: Callable[..., Any] = self.loop.add_reader
+                stop: Callable[[int], Any] = self.loop.remove_reader
+            except ssl.SSLWantWriteError:
+                wait, stop = self.loop.add_writer, self.loop.remove_writer
+            except (ssl.SSLError, OSError) as exc:
+                self.close()
+                from harness.net.tls import handshake_error_text
+
+                raise BenchError(f"{cfg.host}:{cfg.port}: {handshake_error_text(exc)}") \
+                    from None
+            fut: asyncio.Future[None] = self.loop.create_future()
+            wait(self.fd, lambda f=fut: f.done() or f.set_result(None))
+            try:
+                await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                self.close()
+                raise BenchError(f"TLS handshake with {cfg.host}:{cfg.port} timed out") \
+                    from None
+            finally:
+                stop(self.fd)
 
     def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
                 setup_s: float) -> Negotiated:
@@ -292,7 +334,7 @@ class BenchAssociation:
             if not plan.tail and plan.sendfile is None:
                 try:
                     n = sock.send(first)
-                except (BlockingIOError, InterruptedError):
+                except _WOULD_BLOCK:
                     n = 0
                 except OSError as exc:
                     raise self._fail(BenchError(f"send failed: {exc.strerror or exc}")) from None
@@ -320,10 +362,11 @@ class BenchAssociation:
     async def _send_parts(self, parts: list[memoryview]) -> None:
         sock = self.sock
         assert sock is not None
+        tls = isinstance(sock, ssl.SSLSocket)
         while parts:
             try:
-                n = sock.sendmsg(parts[:IOV_MAX])
-            except (BlockingIOError, InterruptedError):
+                n = sock.send(parts[0]) if tls else sock.sendmsg(parts[:IOV_MAX])
+            except _WOULD_BLOCK:
                 n = 0
             except OSError as exc:
                 raise self._fail(BenchError(f"send failed: {exc.strerror or exc}")) from None
@@ -386,7 +429,7 @@ class BenchAssociation:
             self._compact()
         try:
             n = sock.recv_into(self._rview[self._rend:])
-        except (BlockingIOError, InterruptedError):
+        except _WOULD_BLOCK:
             return
         except OSError as exc:
             self._fail(BenchError(f"connection error: {exc.strerror or exc}"))
@@ -397,6 +440,9 @@ class BenchAssociation:
         self._last_activity = time.monotonic()
         self._rend += n
         self._parse()
+        if isinstance(sock, ssl.SSLSocket) and sock.pending() and self.sock is sock:
+            # Decrypted bytes already inside OpenSSL: the socket will not wake us for them.
+            self.loop.call_soon(self._on_readable)
 
     def _compact(self) -> None:
         pending = self._rend - self._rstart

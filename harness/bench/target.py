@@ -43,8 +43,10 @@ class ReferenceSCP:
     """``dicom-harness serve`` in a subprocess: ``with ReferenceSCP() as scp: scp.port``."""
 
     def __init__(self, storage_dir: Path | None = None, profile: Path | None = None,
-                 host: str = "127.0.0.1", env: dict[str, str] | None = None) -> None:
+                 host: str = "127.0.0.1", env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None) -> None:
         self.host = host
+        self.extra_args = extra_args or []  # e.g. the --tls-* options of serve
         self.profile = profile
         self._own_dir = storage_dir is None
         self.storage_dir = storage_dir or Path(tempfile.mkdtemp(prefix="dicom-harness-bench-"))
@@ -63,6 +65,7 @@ class ReferenceSCP:
                "--storage-dir", str(self.storage_dir), "-q"]
         if self.profile is not None:
             cmd += ["--profile", str(self.profile)]
+        cmd += self.extra_args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True,
                                      env=self.env or os.environ.copy())

@@ -28,6 +28,7 @@ DECLARATION_KEYS = {
     "transfer_syntaxes": "transfer syntaxes the SCP accepts",
     "async_window": "[invoked, performed] the SCP supports",
     "max_pdu": "the SCP's maximum PDU length",
+    "tls": "TLS policy: {mutual: true|false, min_version: \"1.2\"} (PS3.15 B.12, BCP 195)",
 }
 
 
@@ -71,6 +72,7 @@ class Target:
     declared: dict[str, Any] = field(default_factory=dict)
     embedded: bool = False
     pid: int | None = None
+    tls: Any = None  # harness.net.tls.TLSClient when the target speaks DICOM over TLS
 
 
 @dataclass(slots=True)

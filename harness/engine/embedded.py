@@ -7,6 +7,7 @@ never share a scheduler: a slow store in one cannot stall the other's timeouts.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -41,8 +42,10 @@ class EmbeddedSCP:
     """``with EmbeddedSCP(profile) as scp: scp.port``; stops and cleans up on exit."""
 
     def __init__(self, profile: Profile | None = None, storage_dir: str | Path | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.profile = profile or Profile()
+        self.tls = tls
         self._storage_dir = storage_dir
         self.host = host
         self._port = port
@@ -77,7 +80,7 @@ class EmbeddedSCP:
         self._loop = loop
         try:
             self.scp = StorageSCP(self.profile, self._storage_dir, host=self.host,
-                                  port=self._port)
+                                  port=self._port, tls=self.tls)
             loop.run_until_complete(self.scp.start())
         except BaseException as exc:  # reported to the starting thread
             self._error = exc

@@ -20,6 +20,7 @@ GROUP_TITLES = {
     "I": "Release, abort and timeouts",
     "J": "Security and access control",
     "K": "Resource exhaustion",
+    "L": "DICOM over TLS (PS3.15 Annex B)",
 }
 
 

@@ -21,6 +21,7 @@ from harness.engine.expect import as_list, judge, matches
 from harness.engine.model import Scenario, Step
 from harness.engine.steps import STEPS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
+from harness.engine.tls_steps import TLS_REQUIREMENTS
 from harness.scu.outcome import Outcome
 
 DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "response",
@@ -61,6 +62,8 @@ class Runner:
         run.index = index + 1
         start = time.monotonic()
         missing = [r for r in sc.requires if not self.target.declared.get(r)]
+        if missing and missing[0] in TLS_REQUIREMENTS:
+            return self._result(run, "skip", 0.0, observed=TLS_REQUIREMENTS[missing[0]])
         if missing:
             return self._result(run, "skip", time.monotonic() - start,
                                 observed=f"needs the target profile to declare "
@@ -84,6 +87,8 @@ class Runner:
         if sc.negative and error is None:
             await self._probe(run)
         outcome = "error" if error else _reduce(run, sc)
+        if run.skip_reason and outcome in ("pass", "info"):  # a step could not be performed
+            return self._result(run, "skip", time.monotonic() - start, observed=run.skip_reason)
         return self._result(run, outcome, time.monotonic() - start, error=error)
 
     async def _steps(self, run: ScenarioRun) -> None:
@@ -408,6 +413,8 @@ def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
             "transfer_syntax_choice", "pipelining", "cancel_policy")
     out: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
     out.update({k: obs.get(k) for k in keys})
+    if obs.get("tls"):  # only over TLS: version, cipher, certificate, how it ended
+        out["tls"] = dict(obs["tls"])
     if out["async_window"] is None and obs.get("accepted"):
         out["async_window"] = [1, 1]
     return out

@@ -139,7 +139,8 @@ async def connect(run: ScenarioRun, name: str) -> SimulatedSCU | Outcome:
     try:
         scu = await SimulatedSCU.connect(run.target.host, run.target.port,
                                          timeout=run.timeout, trace=run.trace,
-                                         assoc_id=run.next_assoc_id())
+                                         assoc_id=run.next_assoc_id(),
+                                         tls=run.target.tls.context if run.target.tls else None)
     except (ConnectionClosed, PeerTimeout) as exc:
         return Outcome("error", f"cannot connect: {exc}")
     run.associations[name] = scu
@@ -843,3 +844,10 @@ async def op_store_batch(run: ScenarioRun, params: dict[str, Any], name: str) ->
         return sent
     return await op_wait_response(run, {"count": len(batch), "timeout": params.get("timeout")},
                                   name)
+
+
+# The TLS group's operations live in their own module (a table, so no import cycle).
+from harness.engine.tls_steps import TLS_OPERATIONS  # noqa: E402
+
+for _name, (_params, _doc, _func) in TLS_OPERATIONS.items():
+    step(_name, _params, _doc)(_func)

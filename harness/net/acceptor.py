@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.net.connection import PDUConnection, Received
 from harness.net.memory import release_heap
@@ -470,6 +471,8 @@ class AcceptorServer:
         self._server: asyncio.Server | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._trace_sink = trace_sink
+        # TLS (PS3.15 Annex B): set before start(); the handshake must finish within ARTIM.
+        self.tls: ssl.SSLContext | None = None
         self.evicted_pending = 0  # waiting connections closed early: max_pending reached
         self._trim_timer: asyncio.TimerHandle | None = None
         self._heap_timer: asyncio.TimerHandle | None = None
@@ -562,7 +565,8 @@ class AcceptorServer:
             self.port = sock.getsockname()[1]
             return self.port
         self._server = await loop.create_server(self._protocol, self.host, self.port,
-                                                reuse_address=True, backlog=128)
+                                                reuse_address=True, backlog=128,
+                                                **self._tls_kwargs())
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         return self.port
@@ -588,9 +592,15 @@ class AcceptorServer:
                 await asyncio.sleep(0.1)
                 continue
             try:
-                await loop.connect_accepted_socket(self._protocol, conn)
+                await loop.connect_accepted_socket(self._protocol, conn,
+                                                   **self._tls_kwargs())
             except OSError:
                 conn.close()
+
+    def _tls_kwargs(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {"ssl": self.tls, "ssl_handshake_timeout": self.config.artim_timeout}
 
     async def close(self, timeout: float = 5.0) -> None:
         for timer in (self._trim_timer, self._heap_timer):

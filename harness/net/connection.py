@@ -336,6 +336,15 @@ class PDUConnection(asyncio.BufferedProtocol):
             if self.trace is not None:
                 self.trace.event(self.assoc_id, "FIN sent")
             self.transport.write_eof()
+        elif self.transport is not None and self.transport.get_extra_info("ssl_object"):
+            # asyncio's TLS transport cannot half-close: FIN on the raw socket (no
+            # close_notify), which is what a peer's TCP stack sees from a plain half-close.
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                if self.trace is not None:
+                    self.trace.event(self.assoc_id, "FIN sent", "under TLS, no close_notify")
 
     def reset(self) -> None:
         """Close with RST (SO_LINGER 0) instead of FIN."""

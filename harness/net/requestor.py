@@ -8,6 +8,7 @@ unless a caller overrides it on purpose. Low-level handles (``send_pdu``, ``send
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 
 from harness.net.connection import (
@@ -69,9 +70,12 @@ class PeerEnded:
 
 
 async def open_connection(host: str, port: int, *, timeout: float, trace: Trace | None = None,
-                          assoc_id: int = 1, max_receive: int | None = 64 << 20) -> tuple[
+                          assoc_id: int = 1, max_receive: int | None = 64 << 20,
+                          tls: ssl.SSLContext | None = None,
+                          server_hostname: str | None = None) -> tuple[
                               PDUConnection, PDUStream]:
-    """TCP connect (TCP_NODELAY on) with a timeout; returns the connection and its stream."""
+    """TCP connect (TCP_NODELAY on) with a timeout; returns the connection and its stream.
+    With ``tls`` the TLS handshake is part of the connect (and of its timeout)."""
     loop = asyncio.get_running_loop()
     stream = PDUStream()
     try:
@@ -79,14 +83,30 @@ async def open_connection(host: str, port: int, *, timeout: float, trace: Trace 
             loop.create_connection(
                 lambda: PDUConnection(stream, max_receive=max_receive, trace=trace,
                                       assoc_id=assoc_id),
-                host, port),
+                host, port, ssl=tls,
+                server_hostname=(server_hostname or host) if tls is not None else None,
+                ssl_handshake_timeout=timeout if tls is not None else None,
+                # After our close_notify, wait this long for the SCP's before dropping TCP
+                # (asyncio's default, 30 s, would hold a single-process SCP that long).
+                ssl_shutdown_timeout=min(timeout, 2.0) if tls is not None else None),
             timeout)
     except TimeoutError as exc:
         raise PeerTimeout(f"TCP connect to {host}:{port} timed out after {timeout:g} s") from exc
+    except ssl.SSLError as exc:
+        from harness.net.tls import handshake_error_text
+
+        raise ConnectionClosed(f"{host}:{port}: {handshake_error_text(exc)}") from exc
     except OSError as exc:
         raise ConnectionClosed(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
     if trace is not None:
         trace.event(assoc_id, "TCP connected", f"{host}:{port}")
+        if tls is not None and conn.transport is not None:
+            from harness.net.tls import describe
+
+            info = describe(conn.transport.get_extra_info("ssl_object"))
+            trace.event(assoc_id, "TLS established",
+                        f"{info.get('version')} {info.get('cipher')} "
+                        f"peer {info.get('peer_subject') or '(not verified)'}")
     return conn, stream
 
 
@@ -106,9 +126,10 @@ class Requestor:
 
     @classmethod
     async def connect(cls, host: str, port: int, *, timeout: float = 10.0,
-                      trace: Trace | None = None, assoc_id: int = 1) -> Requestor:
+                      trace: Trace | None = None, assoc_id: int = 1,
+                      tls: ssl.SSLContext | None = None) -> Requestor:
         conn, stream = await open_connection(host, port, timeout=timeout, trace=trace,
-                                             assoc_id=assoc_id)
+                                             assoc_id=assoc_id, tls=tls)
         return cls(conn, stream, timeout=timeout)
 
     # negotiation -----------------------------------------------------------------------

@@ -435,7 +435,14 @@ def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> Confo
     ]
     view.other = [
         (as_text(key).replace("_", " "), as_text(value))
-        for key, value in conf.items() if key not in KNOWN_CONFORMANCE_KEYS
+        for key, value in conf.items()
+        if key not in KNOWN_CONFORMANCE_KEYS and not isinstance(value, Mapping)
+    ]
+    # A mapping (the TLS session: version, cipher, certificate) gives one row per field.
+    view.other += [
+        (f"{as_text(key)} {as_text(sub)}".replace("_", " "), as_text(item))
+        for key, value in conf.items() if isinstance(value, Mapping)
+        for sub, item in value.items()
     ]
     return view
 

@@ -100,6 +100,17 @@ FAULTS: dict[str, str] = {
     "accept_unaccepted_context": "process PDVs on presentation contexts never accepted",
     "count_idle_connections": "count idle TCP connections against the association limit",
     "refuse_tcp_when_full": "close TCP instead of A-ASSOCIATE-RJ when the limit is reached",
+    # Over TLS only (harness/scp/tls_faults.py); the certificate faults need the certificates
+    # the harness makes (run --tls without --target).
+    "tls_old_versions": "TLS: accept TLS 1.0 and 1.1",
+    "tls_weak_ciphers": "TLS: accept NULL, anonymous and static-RSA CBC-SHA1 suites (and "
+                        "so no client certificate)",
+    "tls_no_tls13": "TLS: accept TLS 1.2 only",
+    "tls_only_tls13": "TLS: accept TLS 1.3 only",
+    "tls_no_client_verify": "TLS: accept any client certificate, or none",
+    "tls_expired_cert": "TLS: serve an expired certificate",
+    "tls_self_signed_cert": "TLS: serve a self-signed certificate",
+    "tls_plaintext_fallback": "TLS: serve plain DICOM on the TLS port to a non-TLS client",
 }
 
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import shutil
+import ssl
 import tempfile
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -540,7 +541,7 @@ class StorageSCP:
     def __init__(self, profile: Profile | None = None, storage_dir: str | Path | None = None,
                  *, host: str = "127.0.0.1", port: int = 0,
                  store_handler: StoreHandler | None = None, trace: bool = True,
-                 keep_records: int | None = None) -> None:
+                 keep_records: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.profile = profile or Profile()
         self._own_dir = storage_dir is None
         self.storage_dir = Path(storage_dir) if storage_dir is not None else Path(
@@ -568,6 +569,10 @@ class StorageSCP:
                                 max_pending=p.max_pending_connections,
                                 trace=trace)
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
+        if tls is not None:  # serve DICOM over TLS (PS3.15 Annex B)
+            from harness.scp.tls_faults import apply_context_faults
+
+            self.server.tls = apply_context_faults(tls, self.profile)
 
     # what the service class reads from its ``ae`` ----------------------------------------
     @property
@@ -587,6 +592,10 @@ class StorageSCP:
         return self.host, self.server.port
 
     async def start(self) -> int:
+        if self.server.tls is not None and self.profile.has("tls_plaintext_fallback"):
+            from harness.scp.tls_faults import start_sniffing
+
+            return start_sniffing(self.server, self.host)
         return await self.server.start()
 
     async def stop(self) -> None:

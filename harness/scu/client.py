@@ -10,6 +10,7 @@ an :class:`~harness.scu.outcome.Outcome` and never waits without a timeout.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -138,10 +139,12 @@ class SimulatedSCU:
 
     @classmethod
     async def connect(cls, host: str, port: int, *, timeout: float = 10.0,
-                      trace: Trace | None = None, assoc_id: int = 1) -> SimulatedSCU:
-        """TCP connect; raises :class:`ConnectionClosed` / :class:`PeerTimeout` if impossible."""
+                      trace: Trace | None = None, assoc_id: int = 1,
+                      tls: ssl.SSLContext | None = None) -> SimulatedSCU:
+        """TCP connect (and TLS handshake with ``tls``); raises :class:`ConnectionClosed` /
+        :class:`PeerTimeout` if impossible."""
         req = await Requestor.connect(host, port, timeout=timeout, trace=trace,
-                                      assoc_id=assoc_id)
+                                      assoc_id=assoc_id, tls=tls)
         return cls(req, trace, assoc_id)
 
     @property
