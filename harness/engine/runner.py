@@ -23,6 +23,7 @@ from harness.engine.steps import STEPS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
 from harness.scu.outcome import Outcome
 
+_WIND_DOWN = ("release", "abort", "reset", "fin", "expect_close", "sleep")
 DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "response",
                   "release": "release", "wait_response": "response"}
 ProgressFn = Callable[[Scenario, dict[str, Any]], None]
@@ -59,6 +60,7 @@ class Runner:
     async def run_one(self, sc: Scenario, index: int = 0) -> dict[str, Any]:
         run = ScenarioRun(sc, self.target, self.observed)
         run.index = index + 1
+        run.inspector = self.inspector
         start = time.monotonic()
         missing = [r for r in sc.requires if not self.target.declared.get(r)]
         if missing:
@@ -84,6 +86,10 @@ class Runner:
         if sc.negative and error is None:
             await self._probe(run)
         outcome = "error" if error else _reduce(run, sc)
+        if outcome in ("pass", "info") and run.skip_reason is not None:
+            # Not negotiated is not a verdict on the SCP: recorded, never a failure.
+            return self._result(run, "skip", time.monotonic() - start,
+                                observed=f"not applicable to this target: {run.skip_reason}")
         return self._result(run, outcome, time.monotonic() - start, error=error)
 
     async def _steps(self, run: ScenarioRun) -> None:
@@ -93,8 +99,17 @@ class Runner:
                 run.check(f"step {number}: {step.op}", "info", None, "run",
                           f"not run: the association had already ended ({ended[step.assoc]})")
                 continue
+            if run.skip_reason is not None and step.op not in _WIND_DOWN:
+                # What the scenario needs was not negotiated: later steps would only wait
+                # for answers to requests never sent.
+                run.check(f"step {number}: {step.op}", "info", None, "run",
+                          "not run: an earlier step did not apply")
+                continue
             spec = STEPS[step.op]
             out = await spec.func(run, step.params, step.assoc)
+            if out.kind == "skipped" and out.extra.get("not_negotiated"):
+                run.skip_reason = out.detail
+                run.observed.setdefault("not_tested", {})[run.scenario.id] = out.detail
             kept_open = step.op == "release" and step.params.get("close") is False
             if out.kind in ("rejected", "abort", "close", "hang") or (
                     out.kind == "release" and not kept_open) or (
@@ -408,6 +423,15 @@ def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
             "transfer_syntax_choice", "pipelining", "cancel_policy")
     out: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
     out.update({k: obs.get(k) for k in keys})
+    # Extensions: transfer syntaxes refused for an abstract syntax the SCP accepts otherwise,
+    # and the scenarios that did not apply because of what was (not) negotiated.
+    out["rejected_transfer_syntaxes"] = [
+        {"sop_class": uid, "name": uid_name(uid), "transfer_syntax": ts,
+         "transfer_syntax_name": uid_name(ts), "result": result}
+        for (uid, ts), result in sorted(obs.get("rejected_ts", {}).items())
+        if ts not in obs.get("accepted", {}).get(uid, set())]
+    out["not_tested"] = [{"scenario": sid, "reason": why}
+                         for sid, why in sorted(obs.get("not_tested", {}).items())]
     if out["async_window"] is None and obs.get("accepted"):
         out["async_window"] = [1, 1]
     return out
