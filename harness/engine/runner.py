@@ -9,6 +9,7 @@ never outlives its time budget: a hang is a failed check, never a hung harness.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 import traceback
@@ -29,33 +30,110 @@ DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "respons
 ProgressFn = Callable[[Scenario, dict[str, Any]], None]
 
 
+DEFAULT_MAX_DURATION = 900.0  # seconds for a whole run (`run --max-duration`)
+TARGET_DOWN = "the SCP stopped accepting connections after this scenario"
+
+
 class Runner:
     def __init__(self, target: Target, *, progress: ProgressFn | None = None,
-                 recovery_timeout: float = 40.0) -> None:
+                 recovery_timeout: float = 40.0, max_duration: float | None = None) -> None:
         self.target = target
         self.recovery_timeout = recovery_timeout
         self.progress = progress
+        self.max_duration = max_duration
         self.observed: dict[str, Any] = {}
         self.inspector = StorageInspector(target.storage_dir) if target.storage_dir else None
+        self.target_down: dict[str, Any] | None = None  # {"after": id, "detail": why}
+        self.stopped: dict[str, Any] | None = None  # the run hit --max-duration
 
     async def run(self, scenarios: list[Scenario]) -> dict[str, Any]:
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
+        deadline = t0 + self.max_duration if self.max_duration else None
         results: list[dict[str, Any]] = []
         for index, sc in enumerate(scenarios):
-            result = await self.run_one(sc, index)
-            if result["outcome"] == "error" and "cannot connect" in result["observed"]:
-                last = next((r["id"] for r in reversed(results) if "cannot connect" not in
-                             r["observed"]), None)
-                result["observed"] = (f"target {self.target.host}:{self.target.port} no longer "
-                                      "accepts connections" + (f" (it stopped during or after "
-                                                               f"scenario {last})" if last
-                                                               else "") + "; "
-                                      + result["observed"])
+            if self.target_down is not None:
+                result = self._not_run(sc, index, "skip", "not run: the target is down (it "
+                                       "stopped accepting connections after "
+                                       f"{self.target_down['after']})")
+            elif deadline is not None and time.monotonic() >= deadline:
+                result = self._not_run(sc, index, "error", "not run: the run reached "
+                                       f"--max-duration {self.max_duration:g} s")
+            else:
+                result = await self._bounded(sc, index, deadline)
+                await self._check_target_alive(sc, result)
             results.append(result)
             if self.progress is not None:
                 self.progress(sc, result)
         return self.results(results, started, time.monotonic() - t0)
+
+    async def _bounded(self, sc: Scenario, index: int, deadline: float | None) -> dict[str, Any]:
+        """run_one under two bounds: the scenario's own budget (plus what the checks after it
+        may take) and what is left of --max-duration. Whatever the target does (slow drip,
+        half-open sockets, connections that never close), the scenario ends."""
+        probe = ScenarioRun(sc, self.target, {})
+        limit = _budget(probe) + self.recovery_timeout + 4 * probe.timeout + 10.0
+        by_run = deadline is not None and deadline - time.monotonic() < limit
+        if deadline is not None:
+            limit = max(0.0, min(limit, deadline - time.monotonic()))
+        start = time.monotonic()
+        try:
+            return await asyncio.wait_for(self.run_one(sc, index), limit)
+        except TimeoutError:
+            why = (f"stopped: the run reached --max-duration {self.max_duration:g} s while "
+                   "this scenario ran" if by_run else
+                   f"stopped: the scenario and its checks took more than {limit:.0f} s")
+            if by_run:
+                self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
+                                "during": sc.id}
+            return self._not_run(sc, index, "error", why, time.monotonic() - start)
+
+    def _not_run(self, sc: Scenario, index: int, outcome: str, why: str,
+                 duration: float = 0.0) -> dict[str, Any]:
+        run = ScenarioRun(sc, self.target, {})
+        run.index = index + 1
+        if outcome == "error" and self.stopped is None and "max-duration" in why:
+            self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
+                            "during": None}
+        return self._result(run, outcome, duration, observed=why)
+
+    async def _check_target_alive(self, sc: Scenario, result: dict[str, Any]) -> None:
+        """A target that no longer accepts TCP connections after a scenario crashed (or shut
+        down) during it: that is the scenario's finding, and nothing after it can run."""
+        if await self._accepts():
+            return
+        start = time.monotonic()
+        while time.monotonic() - start < self.recovery_timeout:
+            await asyncio.sleep(1.0)
+            if await self._accepts():
+                came_back = time.monotonic() - start
+                self._mark_down(result, f"{TARGET_DOWN} (it accepted connections again "
+                                        f"{came_back:.0f} s later)")
+                return
+        self._mark_down(result, f"{TARGET_DOWN} (still refused {self.recovery_timeout:g} s "
+                                "later)")
+        self.target_down = {"after": sc.id, "detail": result["observed"]}
+
+    def _mark_down(self, result: dict[str, Any], observed: str) -> None:
+        check = {"name": "SCP still accepts connections", "severity": "must",
+                 "outcome": "fail", "expected": "the SCP keeps accepting associations "
+                 "(a peer's errors end one association, not the service)",
+                 "observed": observed, "reference": "PS3.8 9.1.4 Note 1; PS3.8 7.3"}
+        result["checks"].insert(0, check)
+        if result["outcome"] not in ("fail",):
+            result["outcome"] = "fail"
+        result["observed"] = f"{observed}; {result['observed']}"
+
+    async def _accepts(self) -> bool:
+        try:
+            _r, w = await asyncio.wait_for(asyncio.open_connection(self.target.host,
+                                                                   self.target.port), 5.0)
+        except (OSError, TimeoutError):
+            return False
+        w.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(w.wait_closed(), 2.0)
+        return True
 
     async def run_one(self, sc: Scenario, index: int = 0) -> dict[str, Any]:
         run = ScenarioRun(sc, self.target, self.observed)
@@ -359,6 +437,10 @@ class Runner:
                        "embedded": t.embedded,
                        "storage_dir": str(t.storage_dir) if t.storage_dir else None},
             "summary": counts,
+            # Extensions: the target stopped accepting connections (after which scenario),
+            # and the run stopped at --max-duration.
+            "target_down": self.target_down,
+            "stopped": self.stopped,
             "scenarios": scenarios,
             "conformance": conformance_statement(obs),
         }

@@ -32,6 +32,7 @@ from harness.report.model import (
     group_title,
     group_titles,
     outcome_of,
+    run_notes,
     scenario_id,
     scenarios,
     severity_of,
@@ -488,6 +489,7 @@ class ReportView:
     total_chart: BarChart
     conformance: ConformanceView
     comparison: ComparisonView | None
+    run_notes: list[str] = field(default_factory=list)  # target down, run cut short
     outcome_labels: dict[str, str] = field(default_factory=lambda: dict(OUTCOME_LABELS))
     severity_labels: dict[str, str] = field(default_factory=lambda: dict(SEVERITY_LABELS))
 
@@ -542,4 +544,5 @@ def build_view(results: Mapping[str, Any], baseline: Mapping[str, Any] | None = 
         severity_chart=stacked_bars([(k, f"{label} scenarios", c) for k, label, c in severities]),
         conformance=_conformance(results, views),
         comparison=_comparison(results, baseline, anchors) if baseline is not None else None,
+        run_notes=run_notes(results),
     )
