@@ -130,6 +130,11 @@ class Runner:
                                                                    self.target.port), 5.0)
         except (OSError, TimeoutError):
             return False
+        # An A-ABORT as the first PDU makes the SCP close at once (PS3.8 9.2.3, Sta2 +
+        # Evt16 -> AA-2): a bare close would hold one of its association slots until ARTIM,
+        # and an SCP that counts idle connections would start refusing real ones.
+        with contextlib.suppress(OSError):
+            w.write(b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00")
         w.close()
         with contextlib.suppress(OSError, TimeoutError):
             await asyncio.wait_for(w.wait_closed(), 2.0)
