@@ -45,6 +45,7 @@ class Runner:
         self.inspector = StorageInspector(target.storage_dir) if target.storage_dir else None
         self.target_down: dict[str, Any] | None = None  # {"after": id, "detail": why}
         self.stopped: dict[str, Any] | None = None  # the run hit --max-duration
+        self._suspect = False  # the last scenario gave a reason to check the target is up
 
     async def run(self, scenarios: list[Scenario]) -> dict[str, Any]:
         started = dt.datetime.now(dt.UTC)
@@ -60,8 +61,10 @@ class Runner:
                 result = self._not_run(sc, index, "error", "not run: the run reached "
                                        f"--max-duration {self.max_duration:g} s")
             else:
+                self._suspect = False
                 result = await self._bounded(sc, index, deadline)
-                await self._check_target_alive(sc, result)
+                if self._suspect or result["outcome"] == "error":
+                    await self._check_target_alive(sc, result, results)
             results.append(result)
             if self.progress is not None:
                 self.progress(sc, result)
@@ -97,10 +100,23 @@ class Runner:
                             "during": None}
         return self._result(run, outcome, duration, observed=why)
 
-    async def _check_target_alive(self, sc: Scenario, result: dict[str, Any]) -> None:
+    async def _check_target_alive(self, sc: Scenario, result: dict[str, Any],
+                                  results: list[dict[str, Any]]) -> None:
         """A target that no longer accepts TCP connections after a scenario crashed (or shut
-        down) during it: that is the scenario's finding, and nothing after it can run."""
+        down) during it: that is the scenario's finding, and nothing after it can run.
+        Checked only after a scenario whose connection was closed without a PDU or that
+        could not run (a check after every scenario would itself load some SCPs)."""
         if await self._accepts():
+            return
+        if result["outcome"] == "error" and "cannot connect" in result["observed"] and \
+                results and not results[-1]["observed"].startswith(TARGET_DOWN):
+            # Down before this scenario began: the previous one is the finding.
+            previous = results[-1]
+            self._mark_down(previous, f"{TARGET_DOWN} (the next scenario could not connect)")
+            self.target_down = {"after": previous["id"], "detail": previous["observed"]}
+            result.update(self._not_run(sc, 0, "skip", "not run: the target is down (it "
+                                        "stopped accepting connections after "
+                                        f"{previous['id']})"))
             return
         start = time.monotonic()
         while time.monotonic() - start < self.recovery_timeout:
@@ -168,6 +184,8 @@ class Runner:
         run.universal.emit(run)
         if sc.negative and error is None:
             await self._probe(run)
+        # A connection closed without a PDU, or a connect that failed: the target may be down.
+        self._suspect = any(o.kind in ("close", "error") for o in run.step_outcomes)
         outcome = "error" if error else _reduce(run, sc)
         if outcome in ("pass", "info") and run.skip_reason is not None:
             # Not negotiated is not a verdict on the SCP: recorded, never a failure.
