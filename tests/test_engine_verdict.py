@@ -173,3 +173,70 @@ async def _run_and_stop_after_first(runner: Runner, scenarios: list[Scenario],
 
     runner.run_one = run_one  # type: ignore[method-assign]
     return await runner.run(scenarios)
+
+
+class _DripSCP:
+    """A scripted target that never finishes anything: it accepts TCP, then sends the first
+    bytes of an A-ASSOCIATE-AC one every 0.2 s, forever (a slow drip on a connection it
+    never closes)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import threading
+
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: Any) -> None:
+        with conn:
+            header = b"\x02\x00\x00\x00\x10\x00" + b"\x00" * 0x1000
+            for byte in header:
+                if self.stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_a_slow_drip_target_cannot_stretch_a_scenario() -> None:
+    """Each read gets a byte in time, so only the scenario's own budget can end it: the
+    scenario fails (a hang is a failed check), and the run goes on to the next one."""
+    scenarios = select(load_suite(), "store.echo or assoc.baseline")
+    drip = _DripSCP()
+    try:
+        target = Target("127.0.0.1", drip.port, "ANY-SCP", "HARNESS", 1.0, None, {}, False)
+
+        async def bounded() -> dict[str, Any]:
+            # A safety net for this test only: the runner must end long before it.
+            return await asyncio.wait_for(Runner(target, recovery_timeout=1.0).run(scenarios),
+                                          120)
+
+        results = asyncio.run(bounded())
+    finally:
+        drip.close()
+    assert [r["outcome"] for r in results["scenarios"]] == ["fail", "fail"]
+    for r in results["scenarios"]:
+        failed = [c for c in r["checks"] if c["outcome"] == "fail"]
+        assert any("no answer" in c["observed"] or "hang" in c["observed"] for c in failed), r

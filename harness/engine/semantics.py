@@ -31,6 +31,7 @@ class StoreSituation:
     command_sop_class: str = ""
     command_sop_instance: str = ""
     dataset_sop_instance: str | None = None  # None: no data set or not known
+    dataset_sop_class: str | None = None  # set when the data set's class was changed
     dataset_altered: bool = False  # the data set was malformed or changed on purpose
     duplicate_id: bool = False  # another request with this Message ID was outstanding
     stored_differs: bool | None = None  # stored copy differs from what was sent (None: unknown)
@@ -51,7 +52,8 @@ class SemanticRule:
 
 def _class_mismatch(s: StoreSituation) -> bool:
     return (not s.context_accepted or not s.storage_context
-            or s.command_sop_class != s.context_abstract)
+            or s.command_sop_class != s.context_abstract
+            or (s.dataset_sop_class is not None and s.dataset_sop_class != s.context_abstract))
 
 
 def _invalid_uid(s: StoreSituation) -> bool:
@@ -84,8 +86,8 @@ STATUS_SEMANTICS: tuple[SemanticRule, ...] = (
                  "context that is not a Storage SOP class or was not accepted)",
                  "must", "PS3.7 C.5.23; PS3.4 B.2.3", _unrecognised),
     SemanticRule(0x0122, "Refused: SOP Class not supported",
-                 "the command's SOP class is not the abstract syntax negotiated for the "
-                 "context (or the context was not accepted)",
+                 "the command's (or the data set's) SOP class is not the abstract syntax "
+                 "negotiated for the context, or the context was not accepted",
                  "must", "PS3.7 C.5.6; PS3.7 9.1.1.1.9; PS3.8 7.1.1.13", _class_mismatch),
     SemanticRule(0x0117, "Invalid SOP Instance",
                  "the SOP Instance UID sent (command or data set) is not a valid UID "

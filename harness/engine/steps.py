@@ -502,10 +502,18 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
                                         "dataset_sop_instance", "no_data"))
     situation = _situation(scu, request, context_id, sent_uid if data is not None else None,
                            altered)
+    if "dataset_sop_class" in params:
+        situation.dataset_sop_class = sop_class(params["dataset_sop_class"])
     uids = {u.rstrip("\x00") for u in (request.sop_instance_uid, sent_uid)}
     if data is not None and ("malform" in params or "data_hex" in params):
-        # A malformer may have changed the data set's own UID: look for that one too.
-        uids.update(u for u in [_dataset_uid(data, real_ts)] if u)
+        # A malformer may have changed the data set's own UIDs: look for that one too, and
+        # judge 0x0122 against the class the data set really holds.
+        in_data = _dataset_uid(data, real_ts)
+        if in_data:
+            uids.add(in_data)
+            situation.dataset_sop_instance = in_data
+        situation.dataset_sop_class = _dataset_uid(data, real_ts, "SOPClassUID") or \
+            situation.dataset_sop_class
     before = run.inspector.snapshot(uids) if run.inspector is not None and \
         data is not None else None
     mark = len(run.trace.entries)
@@ -531,12 +539,14 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
     return out
 
 
-def _dataset_uid(data: bytes | bytearray, ts: str) -> str | None:
-    """The SOP Instance UID inside encoded data set bytes, if they can be walked."""
+def _dataset_uid(data: bytes | bytearray, ts: str,
+                 keyword: str = "SOPInstanceUID") -> str | None:
+    """A top-level UID (SOP Instance or Class) inside encoded data set bytes, if they can be
+    walked."""
     from harness.datasets import uid_offsets
 
     try:
-        offset, length = uid_offsets(data, ts)["SOPInstanceUID"]
+        offset, length = uid_offsets(data, ts)[keyword]
     except Exception:  # a damaged data set: the walk may fail in many ways
         return None
     return bytes(data[offset:offset + length]).decode("ascii", "replace").rstrip("\x00 ")
@@ -978,6 +988,10 @@ async def op_connection_flood(run: ScenarioRun, params: dict[str, Any], name: st
         out = await op_associate(run, {}, name)
         if out.kind == "accepted":
             await op_release(run, {}, name)
+        elif out.kind == "error" and out.detail.startswith("cannot connect"):
+            # The flood itself made the target stop accepting TCP: that is the finding.
+            out = Outcome("hang" if "timed out" in out.detail else "close", out.detail,
+                          out.elapsed)
         out.detail = f"{len(writers)} idle connections open; {out.detail}"
         return out
     finally:

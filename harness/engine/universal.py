@@ -236,7 +236,7 @@ def _negate(rule: SemanticRule) -> str:
     return {
         0x0210: "no other request with that Message ID was outstanding",
         0x0211: "the request was a C-STORE-RQ on an accepted Storage context",
-        0x0122: "the SOP class was negotiated for that context",
+        0x0122: "the SOP class sent was the one negotiated for that context",
         0x0117: "the SOP Instance UIDs sent were valid",
         0xB000: "the stored object equals what was sent (nothing coerced)",
         0xB006: "the stored object equals what was sent (nothing discarded)",
