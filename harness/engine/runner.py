@@ -54,9 +54,10 @@ class Runner:
         results: list[dict[str, Any]] = []
         for index, sc in enumerate(scenarios):
             if self.target_down is not None:
-                result = self._not_run(sc, index, "skip", "not run: the target is down (it "
-                                       "stopped accepting connections after "
-                                       f"{self.target_down['after']})")
+                after = self.target_down["after"]
+                result = self._not_run(sc, index, "skip", "not run: the target is down (" + (
+                    f"it stopped accepting connections after {after})" if after else
+                    "it accepted no connection)"))
             elif deadline is not None and time.monotonic() >= deadline:
                 result = self._not_run(sc, index, "error", "not run: the run reached "
                                        f"--max-duration {self.max_duration:g} s")
@@ -108,8 +109,14 @@ class Runner:
         could not run (a check after every scenario would itself load some SCPs)."""
         if await self._accepts():
             return
-        if result["outcome"] == "error" and "cannot connect" in result["observed"] and \
-                results and not results[-1]["observed"].startswith(TARGET_DOWN):
+        cannot_connect = result["outcome"] == "error" and "cannot connect" in result["observed"]
+        if cannot_connect and not results:
+            # Unreachable from the start: nothing to blame; the rest cannot run either.
+            result["observed"] = (f"target {self.target.host}:{self.target.port} does not "
+                                  f"accept connections; {result['observed']}")
+            self.target_down = {"after": None, "detail": result["observed"]}
+            return
+        if cannot_connect and not results[-1]["observed"].startswith(TARGET_DOWN):
             # Down before this scenario began: the previous one is the finding.
             previous = results[-1]
             self._mark_down(previous, f"{TARGET_DOWN} (the next scenario could not connect)")

@@ -196,12 +196,17 @@ def run_notes(results: Mapping[str, Any]) -> list[str]:
     notes: list[str] = []
     items = scenarios(results)
     down = results.get("target_down")
-    if isinstance(down, Mapping) and down.get("after"):
+    if isinstance(down, Mapping):
         not_run = sum(1 for s in items if as_text(s.get("observed")).startswith(
             "not run: the target is down"))
-        notes.append(f"The SCP stopped accepting connections after scenario "
-                     f"{as_text(down.get('after'))}: that scenario fails, and the remaining "
-                     f"{not_run} scenario(s) were not run because the target is down.")
+        if down.get("after"):
+            notes.append(f"The SCP stopped accepting connections after scenario "
+                         f"{as_text(down.get('after'))}: that scenario fails, and the "
+                         f"remaining {not_run} scenario(s) were not run because the target "
+                         "is down.")
+        else:
+            notes.append(f"The target accepted no connection: {not_run} scenario(s) were "
+                         "not run.")
     stopped = results.get("stopped")
     if isinstance(stopped, Mapping) and stopped.get("reason") == "max-duration":
         unfinished = sum(1 for s in items if outcome_of(s) == "error" and "max-duration" in
