@@ -25,8 +25,14 @@ from harness.engine.embedded import EmbeddedSCP, declared_from_profile, embedded
 from harness.engine.loader import load_file, load_suite, select
 from harness.engine.model import Scenario
 from harness.engine.runner import TARGET_DOWN, Runner
-from harness.engine.semantics import STATUS_SEMANTICS, markdown_table
+from harness.engine.semantics import (
+    STATUS_SEMANTICS,
+    StoreSituation,
+    judge_status,
+    markdown_table,
+)
 from harness.report.console import print_summary
+from harness.report.html import render_html
 from harness.scp.profile import StatusRule
 from harness.wire.constants import EXPLICIT_VR_LE, IMPLICIT_VR_LE
 
@@ -159,6 +165,9 @@ def test_a_target_that_stops_accepting_connections_is_a_finding(capsys: Any) -> 
     out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
     assert f"stopped accepting connections after scenario {first['id']}" in out
     assert out.index("stopped accepting") < out.index("Scenarios by group")
+    html = render_html(results)
+    note = html.index(f"stopped accepting connections after scenario {first['id']}")
+    assert 'class="run-note"' in html and note < html.index("</header>")
 
 
 async def _run_and_stop_after_first(runner: Runner, scenarios: list[Scenario],
@@ -240,3 +249,38 @@ def test_a_slow_drip_target_cannot_stretch_a_scenario() -> None:
     for r in results["scenarios"]:
         failed = [c for c in r["checks"] if c["outcome"] == "fail"]
         assert any("no answer" in c["observed"] or "hang" in c["observed"] for c in failed), r
+
+
+CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _situation(**changes: Any) -> StoreSituation:
+    base = StoreSituation(context_abstract=CT_CLASS, command_sop_class=CT_CLASS,
+                          command_sop_instance="1.2.3.4", dataset_sop_instance="1.2.3.4")
+    for key, value in changes.items():
+        setattr(base, key, value)
+    return base
+
+
+# status -> (a situation it fits, one it does not fit); one row per rule of the table.
+SEMANTIC_CASES: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {
+    0x0210: ({"duplicate_id": True}, {}),
+    0x0211: ({"storage_context": False}, {}),
+    0x0122: ({"context_abstract": "1.2.840.10008.5.1.4.1.1.4"}, {}),
+    0x0117: ({"command_sop_instance": "1.02.3"}, {"command_sop_instance": "1.2.3"}),
+    0xB000: ({"stored_differs": True}, {"stored_differs": False}),
+    0xB006: ({"stored_differs": True}, {"stored_differs": False}),
+    0xB007: ({"dataset_altered": True}, {"stored_differs": False}),
+}
+
+
+def test_every_semantic_rule_tells_fitting_from_misleading() -> None:
+    assert set(SEMANTIC_CASES) == {rule.status for rule in STATUS_SEMANTICS}
+    for status, (fits, misfits) in SEMANTIC_CASES.items():
+        judged = judge_status(status, _situation(**fits))
+        assert judged is not None and judged[1] is True, hex(status)
+        judged = judge_status(status, _situation(**misfits))
+        assert judged is not None and judged[1] is False, hex(status)
+    # Warnings cannot be judged without a stored copy; other statuses have no rule.
+    assert judge_status(0xB000, _situation())[1] is None  # type: ignore[index]
+    assert judge_status(0xA900, _situation()) is None
