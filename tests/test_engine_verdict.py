@@ -72,6 +72,9 @@ def test_rejected_transfer_syntax_skips_the_store_and_is_recorded() -> None:
     assert ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1.99") in refused
     assert {"scenario": "store.transfer-syntax[deflated]",
             "reason": deflated["observed"].split(": ", 1)[1]} in conformance["not_tested"]
+    html = render_html(results)
+    assert "CT Image Storage in Deflated Explicit VR Little Endian" in html
+    assert "Not tested: store.transfer-syntax[deflated]" in html
 
 
 def test_store_on_unaccepted_context_is_sent_only_when_the_scenario_says_so() -> None:

@@ -85,7 +85,7 @@ TS_SHORT: dict[str, str] = {
 KNOWN_CONFORMANCE_KEYS = frozenset({
     "accepted", "rejected", "max_pdu", "async_window", "ae_title_policy",
     "duplicate_sop_instance_policy", "artim_timeout_s", "implementation_class_uid",
-    "implementation_version_name",
+    "implementation_version_name", "rejected_transfer_syntaxes", "not_tested",
 })
 
 
@@ -407,6 +407,17 @@ def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> Confo
             RejectedRow(uid, as_text(item.get("name")) or uid_name(uid), as_text(result), meaning)
         )
 
+    # A transfer syntax refused for a class accepted in another (issue 13).
+    for item in (as_mapping(r) for r in as_list(conf.get("rejected_transfer_syntaxes"))):
+        uid = as_text(item.get("sop_class"))
+        ts = as_text(item.get("transfer_syntax"))
+        result = item.get("result")
+        meaning = PC_RESULTS.get(result, "") if isinstance(result, int) else ""
+        name = as_text(item.get("name")) or uid_name(uid) or uid
+        view.rejected.append(RejectedRow(
+            uid, f"{name} in {as_text(item.get('transfer_syntax_name')) or uid_name(ts) or ts}",
+            as_text(result), meaning))
+
     max_pdu = conf.get("max_pdu")
     if isinstance(max_pdu, int) and not isinstance(max_pdu, bool):
         pdu_text = "0 (unlimited)" if max_pdu == 0 else f"{max_pdu:,} bytes"
@@ -437,6 +448,9 @@ def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> Confo
     view.other = [
         (as_text(key).replace("_", " "), as_text(value))
         for key, value in conf.items() if key not in KNOWN_CONFORMANCE_KEYS
+    ] + [
+        (f"Not tested: {as_text(item.get('scenario'))}", as_text(item.get("reason")))
+        for item in (as_mapping(i) for i in as_list(conf.get("not_tested")))
     ]
     return view
 
