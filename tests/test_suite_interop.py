@@ -184,6 +184,10 @@ def test_suite_completes_against_real_scp(real_scp: tuple[str, int, Path], part:
                     {"artim_timeout": DECLARED_ARTIM.get(kind, ARTIM)}, False)
     runner = Runner(target, recovery_timeout=10.0, max_duration=MAX_DURATION)
     results = asyncio.run(runner.run(scenarios))
+    keep = os.environ.get("INTEROP_RESULTS_DIR")
+    if keep:  # for refreshing README's findings tables (examples/interop/findings_table.py)
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / f"{kind}-{part}.json").write_text(json.dumps(results, default=str))
     outcomes = {r["id"]: r for r in results["scenarios"]}
     assert len(outcomes) == len(scenarios)
     assert results["stopped"] is None, f"{kind}: the run hit its bound: {results['stopped']}"
