@@ -30,7 +30,6 @@ DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "respons
 ProgressFn = Callable[[Scenario, dict[str, Any]], None]
 
 
-DEFAULT_MAX_DURATION = 900.0  # seconds for a whole run (`run --max-duration`)
 TARGET_DOWN = "the SCP stopped accepting connections after this scenario"
 
 
@@ -109,7 +108,9 @@ class Runner:
         could not run (a check after every scenario would itself load some SCPs)."""
         if await self._accepts():
             return
-        cannot_connect = result["outcome"] == "error" and "cannot connect" in result["observed"]
+        # Could not connect before sending anything: the target was down when it began.
+        cannot_connect = result["outcome"] == "error" and "cannot connect" in \
+            result["observed"] and not result["trace"]
         if cannot_connect and not results:
             # Unreachable from the start: nothing to blame; the rest cannot run either.
             result["observed"] = (f"target {self.target.host}:{self.target.port} does not "
