@@ -287,3 +287,15 @@ def test_every_semantic_rule_tells_fitting_from_misleading() -> None:
     # Warnings cannot be judged without a stored copy; other statuses have no rule.
     assert judge_status(0xB000, _situation())[1] is None  # type: ignore[index]
     assert judge_status(0xA900, _situation()) is None
+
+
+def test_pipelined_stores_within_a_negotiated_window_are_matched_to_their_requests() -> None:
+    """A conformant SCP with an asynchronous window: every response answers an outstanding
+    request (C01 passes), no false 'answers no outstanding request'."""
+    scenarios = select(load_suite(), "dup.negotiated-window")
+    with EmbeddedSCP(embedded_profile(async_window=(5, 5))) as scp:
+        results = asyncio.run(Runner(_target(scp), recovery_timeout=2).run(scenarios))
+    [result] = results["scenarios"]
+    assert result["outcome"] == "pass", result["observed"]
+    c01 = next(c for c in result["checks"] if c["name"] == "C01 response fields")
+    assert c01["outcome"] == "pass"

@@ -935,6 +935,8 @@ async def op_pipeline(run: ScenarioRun, params: dict[str, Any], name: str) -> Ou
         sent = await op_store(run, {"wait": False}, name)
         if sent.kind != "sent":
             return sent
+        # Known as outstanding, so that wait_response matches its answer to it (C01, S01).
+        run.step_outcomes.append(sent)
     return await op_wait_response(run, {"count": count, "timeout": params.get("timeout")}, name)
 
 
