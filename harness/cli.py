@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write JUnit XML here")
     run.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
                      help="seconds to wait for any answer (default 10)")
+    run.add_argument("--max-duration", type=_positive, default=900.0, metavar="S",
+                     help="bound for the whole run in seconds (default 900); scenarios not "
+                          "finished by then are reported as errors")
     run.add_argument("--baseline", type=Path, default=None, metavar="OLD.json",
                      help="compare with an earlier results JSON")
     run.add_argument("--fail-on", choices=("failure", "regression"), default="failure",
@@ -272,14 +275,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = Target(host, port, called, args.calling_aet, args.timeout, storage, declared,
                     embedded is not None, tls=tls)
     try:
-        results = _run_with_progress(target, scenarios, args.quiet)
+        results = _run_with_progress(target, scenarios, args.quiet, args.max_duration)
     finally:
         if embedded is not None:
             embedded.stop()
     return _write_outputs(results, args, baseline)
 
 
-def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[str, Any]:
+def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool,
+                       max_duration: float | None = None) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -293,8 +297,18 @@ def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[s
                   disable=quiet or not console.is_terminal) as progress:
         task = progress.add_task("running scenarios", total=len(scenarios))
 
+        down_told = False
+
         def report(sc: Any, result: dict[str, Any]) -> None:
+            nonlocal down_told
             progress.advance(task)
+            if result["observed"].startswith("not run: the target is down"):
+                # One line for all of them, not one per scenario.
+                if not down_told and not quiet:
+                    progress.console.print(f"[bold red]{_escape(result['observed'])}: the "
+                                           "remaining scenarios are not run[/]")
+                down_told = True
+                return
             if not quiet:
                 outcome = result["outcome"]
                 line = (f"[{styles[outcome]}]{outcome.upper():5}[/] {_escape(sc.severity):6} "
@@ -303,7 +317,7 @@ def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool) -> dict[s
                     line += f"\n        [dim]{_escape(result['observed'][:200])}[/]"
                 progress.console.print(line)
 
-        runner = Runner(target, progress=report)
+        runner = Runner(target, progress=report, max_duration=max_duration)
         return asyncio.run(runner.run(scenarios))
 
 

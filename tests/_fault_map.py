@@ -96,6 +96,16 @@ FAULT_MAP: list[Case] = [
     C("dataset.pathological", faults="no_response"),
     C("dataset.sop-instance-mismatch", "dataset.sop-class-mismatch",
       "dataset.missing-type1[missing-type1]", faults="accept_uid_mismatch"),
+    # Universal verdict checks (issue 13): S01 nothing kept after a failure, C03 status
+    # semantics (harness/engine/semantics.py), proven on the scenarios that provoke them.
+    C("dataset.sop-instance-mismatch", "dataset.truncated[truncate-inside-value]",
+      faults="keep_after_failure"),
+    C("dataset.pathological[unterminated-sequence]", "dataset.pathological[deep-nesting]",
+      faults="misuse_0210"),
+    C("dataset.sop-instance-mismatch", faults="misuse_0211"),
+    C("dataset.sop-instance-mismatch", faults="misuse_0122"),
+    C("dataset.sop-instance-mismatch", faults="misuse_0117"),
+    C("store.sop-class", faults="warning_without_coercion"),
     # G: commands
     C("command.missing-element", "command.no-data-set", "command.unknown-command-field",
       "command.explicit-vr", faults="silent_on_bad_command"),

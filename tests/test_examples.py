@@ -119,6 +119,19 @@ def test_interop_dcmtk_passes_and_stops_its_peer(tmp_path: Path) -> None:
     assert not _listening(_peer_port(output))
 
 
+@pytest.mark.interop
+@pytest.mark.skipif(not Path("/usr/sbin/Orthanc").exists(), reason="Orthanc not installed")
+def test_interop_orthanc_finds_its_defect_and_stops_its_peer(tmp_path: Path) -> None:
+    """Orthanc answers result 3 (not 4) for a supported class with no supported syntax."""
+    code, output = run_interop("run_against_orthanc.py", tmp_path, "-k",
+                               "store.echo or assoc.unsupported-transfer-syntax")
+    assert code == 1, output
+    results = json.loads((tmp_path / "reports" / "orthanc" / "results.json").read_text())
+    outcomes = {s["id"]: s["outcome"] for s in results["scenarios"]}
+    assert outcomes == {"store.echo": "pass", "assoc.unsupported-transfer-syntax": "fail"}
+    assert not _listening(_peer_port(output))
+
+
 def test_interop_missing_peer_is_a_usage_error(tmp_path: Path) -> None:
     env = {**os.environ, "REPORT_DIR": str(tmp_path / "reports"),
            "STORESCP": str(tmp_path / "no-such-storescp")}

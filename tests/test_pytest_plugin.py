@@ -163,16 +163,15 @@ def test_harness_error_is_reported_as_error(pytester: pytest.Pytester) -> None:
     suite.write_text(
         "group: Z\n"
         "scenarios:\n"
-        "  - id: mine.store-without-context\n"
-        "    title: A store on an association that accepted no storage context\n"
+        "  - id: mine.store-without-association\n"
+        "    title: A store on an association the scenario never opened\n"
         "    references: [PS3.4 B.2]\n"
         "    steps:\n"
-        "      - associate: {contexts: [{abstract: VERIFICATION}]}\n"
         "      - store: {}\n")
     result = run(pytester, "--dicom", "--dicom-suite", str(suite), "-m", "group_z")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at call of mine.store-without-context*",
-                                 "*harness error*no accepted presentation context*"])
+    result.stdout.fnmatch_lines(["*ERROR at call of mine.store-without-association*",
+                                 "*harness error*never opened*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 

@@ -9,6 +9,7 @@ never outlives its time budget: a hang is a failed check, never a hung harness.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 import traceback
@@ -24,42 +25,150 @@ from harness.engine.storage import StorageInspector, compare, outside_writes
 from harness.engine.tls_steps import TLS_REQUIREMENTS
 from harness.scu.outcome import Outcome
 
+_WIND_DOWN = ("release", "abort", "reset", "fin", "expect_close", "sleep")
 DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "response",
                   "release": "release", "wait_response": "response"}
 ProgressFn = Callable[[Scenario, dict[str, Any]], None]
 
 
+TARGET_DOWN = "the SCP stopped accepting connections after this scenario"
+
+
 class Runner:
     def __init__(self, target: Target, *, progress: ProgressFn | None = None,
-                 recovery_timeout: float = 40.0) -> None:
+                 recovery_timeout: float = 40.0, max_duration: float | None = None) -> None:
         self.target = target
         self.recovery_timeout = recovery_timeout
         self.progress = progress
+        self.max_duration = max_duration
         self.observed: dict[str, Any] = {}
         self.inspector = StorageInspector(target.storage_dir) if target.storage_dir else None
+        self.target_down: dict[str, Any] | None = None  # {"after": id, "detail": why}
+        self.stopped: dict[str, Any] | None = None  # the run hit --max-duration
+        self._suspect = False  # the last scenario gave a reason to check the target is up
 
     async def run(self, scenarios: list[Scenario]) -> dict[str, Any]:
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
+        deadline = t0 + self.max_duration if self.max_duration else None
         results: list[dict[str, Any]] = []
         for index, sc in enumerate(scenarios):
-            result = await self.run_one(sc, index)
-            if result["outcome"] == "error" and "cannot connect" in result["observed"]:
-                last = next((r["id"] for r in reversed(results) if "cannot connect" not in
-                             r["observed"]), None)
-                result["observed"] = (f"target {self.target.host}:{self.target.port} no longer "
-                                      "accepts connections" + (f" (it stopped during or after "
-                                                               f"scenario {last})" if last
-                                                               else "") + "; "
-                                      + result["observed"])
+            if self.target_down is not None:
+                after = self.target_down["after"]
+                result = self._not_run(sc, index, "skip", "not run: the target is down (" + (
+                    f"it stopped accepting connections after {after})" if after else
+                    "it accepted no connection)"))
+            elif deadline is not None and time.monotonic() >= deadline:
+                result = self._not_run(sc, index, "error", "not run: the run reached "
+                                       f"--max-duration {self.max_duration:g} s")
+            else:
+                self._suspect = False
+                result = await self._bounded(sc, index, deadline)
+                if self._suspect or result["outcome"] == "error":
+                    await self._check_target_alive(sc, result, results)
             results.append(result)
             if self.progress is not None:
                 self.progress(sc, result)
         return self.results(results, started, time.monotonic() - t0)
 
+    async def _bounded(self, sc: Scenario, index: int, deadline: float | None) -> dict[str, Any]:
+        """run_one under two bounds: the scenario's own budget (plus what the checks after it
+        may take) and what is left of --max-duration. Whatever the target does (slow drip,
+        half-open sockets, connections that never close), the scenario ends."""
+        probe = ScenarioRun(sc, self.target, {})
+        limit = _budget(probe) + self.recovery_timeout + 4 * probe.timeout + 10.0
+        by_run = deadline is not None and deadline - time.monotonic() < limit
+        if deadline is not None:
+            limit = max(0.0, min(limit, deadline - time.monotonic()))
+        start = time.monotonic()
+        try:
+            return await asyncio.wait_for(self.run_one(sc, index), limit)
+        except TimeoutError:
+            why = (f"stopped: the run reached --max-duration {self.max_duration:g} s while "
+                   "this scenario ran" if by_run else
+                   f"stopped: the scenario and its checks took more than {limit:.0f} s")
+            if by_run:
+                self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
+                                "during": sc.id}
+            return self._not_run(sc, index, "error", why, time.monotonic() - start)
+
+    def _not_run(self, sc: Scenario, index: int, outcome: str, why: str,
+                 duration: float = 0.0) -> dict[str, Any]:
+        run = ScenarioRun(sc, self.target, {})
+        run.index = index + 1
+        if outcome == "error" and self.stopped is None and "max-duration" in why:
+            self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
+                            "during": None}
+        return self._result(run, outcome, duration, observed=why)
+
+    async def _check_target_alive(self, sc: Scenario, result: dict[str, Any],
+                                  results: list[dict[str, Any]]) -> None:
+        """A target that no longer accepts TCP connections after a scenario crashed (or shut
+        down) during it: that is the scenario's finding, and nothing after it can run.
+        Checked only after a scenario whose connection was closed without a PDU or that
+        could not run (a check after every scenario would itself load some SCPs)."""
+        if await self._accepts():
+            return
+        # Could not connect before sending anything: the target was down when it began.
+        cannot_connect = result["outcome"] == "error" and "cannot connect" in \
+            result["observed"] and not result["trace"]
+        if cannot_connect and not results:
+            # Unreachable from the start: nothing to blame; the rest cannot run either.
+            result["observed"] = (f"target {self.target.host}:{self.target.port} does not "
+                                  f"accept connections; {result['observed']}")
+            self.target_down = {"after": None, "detail": result["observed"]}
+            return
+        if cannot_connect and not results[-1]["observed"].startswith(TARGET_DOWN):
+            # Down before this scenario began: the previous one is the finding.
+            previous = results[-1]
+            self._mark_down(previous, f"{TARGET_DOWN} (the next scenario could not connect)")
+            self.target_down = {"after": previous["id"], "detail": previous["observed"]}
+            result.update(self._not_run(sc, 0, "skip", "not run: the target is down (it "
+                                        "stopped accepting connections after "
+                                        f"{previous['id']})"))
+            return
+        start = time.monotonic()
+        while time.monotonic() - start < self.recovery_timeout:
+            await asyncio.sleep(1.0)
+            if await self._accepts():
+                came_back = time.monotonic() - start
+                self._mark_down(result, f"{TARGET_DOWN} (it accepted connections again "
+                                        f"{came_back:.0f} s later)")
+                return
+        self._mark_down(result, f"{TARGET_DOWN} (still refused {self.recovery_timeout:g} s "
+                                "later)")
+        self.target_down = {"after": sc.id, "detail": result["observed"]}
+
+    def _mark_down(self, result: dict[str, Any], observed: str) -> None:
+        check = {"name": "SCP still accepts connections", "severity": "must",
+                 "outcome": "fail", "expected": "the SCP keeps accepting associations "
+                 "(a peer's errors end one association, not the service)",
+                 "observed": observed, "reference": "PS3.8 9.1.4 Note 1; PS3.8 7.3"}
+        result["checks"].insert(0, check)
+        if result["outcome"] not in ("fail",):
+            result["outcome"] = "fail"
+        result["observed"] = f"{observed}; {result['observed']}"
+
+    async def _accepts(self) -> bool:
+        try:
+            _r, w = await asyncio.wait_for(asyncio.open_connection(self.target.host,
+                                                                   self.target.port), 5.0)
+        except (OSError, TimeoutError):
+            return False
+        # An A-ABORT as the first PDU makes the SCP close at once (PS3.8 9.2.3, Sta2 +
+        # Evt16 -> AA-2): a bare close would hold one of its association slots until ARTIM,
+        # and an SCP that counts idle connections would start refusing real ones.
+        with contextlib.suppress(OSError):
+            w.write(b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00")
+        w.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(w.wait_closed(), 2.0)
+        return True
+
     async def run_one(self, sc: Scenario, index: int = 0) -> dict[str, Any]:
         run = ScenarioRun(sc, self.target, self.observed)
         run.index = index + 1
+        run.inspector = self.inspector
         start = time.monotonic()
         missing = [r for r in sc.requires if not self.target.declared.get(r)]
         if missing and missing[0] in TLS_REQUIREMENTS:
@@ -86,9 +195,13 @@ class Runner:
         run.universal.emit(run)
         if sc.negative and error is None:
             await self._probe(run)
+        # A connection closed without a PDU, or a connect that failed: the target may be down.
+        self._suspect = any(o.kind in ("close", "error") for o in run.step_outcomes)
         outcome = "error" if error else _reduce(run, sc)
-        if run.skip_reason and outcome in ("pass", "info"):  # a step could not be performed
-            return self._result(run, "skip", time.monotonic() - start, observed=run.skip_reason)
+        if outcome in ("pass", "info") and run.skip_reason is not None:
+            # Not negotiated is not a verdict on the SCP: recorded, never a failure.
+            return self._result(run, "skip", time.monotonic() - start,
+                                observed=f"not applicable to this target: {run.skip_reason}")
         return self._result(run, outcome, time.monotonic() - start, error=error)
 
     async def _steps(self, run: ScenarioRun) -> None:
@@ -98,8 +211,17 @@ class Runner:
                 run.check(f"step {number}: {step.op}", "info", None, "run",
                           f"not run: the association had already ended ({ended[step.assoc]})")
                 continue
+            if run.skip_reason is not None and step.op not in _WIND_DOWN:
+                # What the scenario needs was not negotiated: later steps would only wait
+                # for answers to requests never sent.
+                run.check(f"step {number}: {step.op}", "info", None, "run",
+                          "not run: an earlier step did not apply")
+                continue
             spec = STEPS[step.op]
             out = await spec.func(run, step.params, step.assoc)
+            if out.kind == "skipped" and out.extra.get("not_negotiated"):
+                run.skip_reason = out.detail
+                run.observed.setdefault("not_tested", {})[run.scenario.id] = out.detail
             kept_open = step.op == "release" and step.params.get("close") is False
             if out.kind in ("rejected", "abort", "close", "hang") or (
                     out.kind == "release" and not kept_open) or (
@@ -273,8 +395,10 @@ class Runner:
                 if setup.kind == "accepted" else setup
             if setup.kind == "accepted":
                 await asyncio.wait_for(op_release(probe, {}, "probe"), run.timeout + 1)
-            ok = stored.kind == "response" and (stored.category or "") in ("Success",
-                                                                           "Warning")
+            # An SCP that accepts no CT context is alive if it accepts the association.
+            ok = (stored.kind == "response" and (stored.category or "") in (
+                "Success", "Warning")) or (stored.kind == "skipped" and setup.kind ==
+                                           "accepted")
             observed = stored.describe()
         except (TimeoutError, OSError) as exc:
             ok, observed = False, f"probe failed: {exc or 'timeout'}"
@@ -349,6 +473,10 @@ class Runner:
                        "embedded": t.embedded,
                        "storage_dir": str(t.storage_dir) if t.storage_dir else None},
             "summary": counts,
+            # Extensions: the target stopped accepting connections (after which scenario),
+            # and the run stopped at --max-duration.
+            "target_down": self.target_down,
+            "stopped": self.stopped,
             "scenarios": scenarios,
             "conformance": conformance_statement(obs),
         }
@@ -415,6 +543,15 @@ def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
     out.update({k: obs.get(k) for k in keys})
     if obs.get("tls"):  # only over TLS: version, cipher, certificate, how it ended
         out["tls"] = dict(obs["tls"])
+    # Extensions: transfer syntaxes refused for an abstract syntax the SCP accepts otherwise,
+    # and the scenarios that did not apply because of what was (not) negotiated.
+    out["rejected_transfer_syntaxes"] = [
+        {"sop_class": uid, "name": uid_name(uid), "transfer_syntax": ts,
+         "transfer_syntax_name": uid_name(ts), "result": result}
+        for (uid, ts), result in sorted(obs.get("rejected_ts", {}).items())
+        if ts not in obs.get("accepted", {}).get(uid, set())]
+    out["not_tested"] = [{"scenario": sid, "reason": why}
+                         for sid, why in sorted(obs.get("not_tested", {}).items())]
     if out["async_window"] is None and obs.get("accepted"):
         out["async_window"] = [1, 1]
     return out

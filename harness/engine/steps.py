@@ -25,6 +25,7 @@ from harness.datasets import (
     with_sop_instance_uid,
 )
 from harness.engine.context import ScenarioRun, SentInstance
+from harness.engine.semantics import StoreSituation
 from harness.engine.universal import UniversalChecks
 from harness.net.connection import ConnectionClosed, PeerTimeout
 from harness.scu.client import Framing, SimulatedSCU, StoreRequest
@@ -264,12 +265,18 @@ def observe_ac(run: ScenarioRun, rq: AssociateRQ, ac: AssociateAC) -> None:
     proposed = {pc.context_id: str(pc.abstract_syntax) for pc in rq.presentation_contexts}
     accepted = obs.setdefault("accepted", {})
     rejected = obs.setdefault("rejected", {})
+    offered = {pc.context_id: [str(t) for t in pc.transfer_syntaxes]
+               for pc in rq.presentation_contexts}
+    rejected_ts = obs.setdefault("rejected_ts", {})
     for pc in ac.presentation_contexts:
         abstract = proposed.get(pc.context_id, "?")
         if pc.result == 0:
             accepted.setdefault(abstract, set()).add(str(pc.transfer_syntax))
         else:
             rejected.setdefault(abstract, pc.result)
+            if pc.result == 4 and len(offered.get(pc.context_id, [])) == 1:
+                # One syntax offered and refused: that syntax is not supported for the class.
+                rejected_ts.setdefault((abstract, offered[pc.context_id][0]), pc.result)
     ui = ac.user_information
     if ui is not None:
         obs.setdefault("max_pdu", ui.maximum_length)
@@ -358,17 +365,52 @@ async def _store_stream(run: ScenarioRun, scu: SimulatedSCU, params: dict[str, A
     return out
 
 
+class NotNegotiated(LookupError):
+    """What a step needs was not accepted at association time: the step does not apply."""
+
+
+def not_negotiated(reason: str) -> Outcome:
+    """A step skipped because the SCP did not accept what it needs (never a failure)."""
+    return Outcome("skipped", reason, extra={"not_negotiated": True})
+
+
 def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tuple[int, str]:
+    """The context a store goes on. A context the SCP rejected (or never saw) is used only
+    when the step says ``unaccepted: true`` (the scenario is about exactly that); otherwise
+    the step does not apply (:class:`NotNegotiated`)."""
+    from harness.engine.names import uid_name
+
     ctx = params.get("context")
     accepted = scu.requestor.accepted_contexts
     if isinstance(ctx, int):
         _abstract, ts = accepted.get(ctx, ("", ""))
+        if not ts and not params.get("unaccepted"):
+            raise NotNegotiated(f"presentation context {ctx} was not accepted "
+                                f"({_context_result(scu, ctx)}): nothing sent on it")
         return ctx, ts or transfer_syntax(params.get("transfer_syntax", "IVRLE"))
     wanted = sop_class(ctx) if ctx else klass
     found = scu.context_for(wanted)
     if found is None:
-        raise LookupError(f"no accepted presentation context for {wanted}")
+        raise NotNegotiated(f"no presentation context for {uid_name(wanted)} was accepted")
     return found
+
+
+def _context_result(scu: SimulatedSCU, cid: int) -> str:
+    """How the SCP answered a context (PS3.8 Table 9-18), for the skip reason."""
+    from harness.engine.names import uid_name
+
+    ac, rq = scu.ac, scu.requestor.rq
+    proposed = {pc.context_id: pc for pc in rq.presentation_contexts} if rq else {}
+    got = {pc.context_id: pc.result for pc in ac.presentation_contexts} if ac else {}
+    if cid not in proposed:
+        return "never proposed"
+    meaning = {1: "user-rejection", 2: "no-reason", 3: "abstract syntax not supported",
+               4: "transfer syntaxes not supported"}
+    result = got.get(cid)
+    syntaxes = ", ".join(uid_name(str(t)) for t in proposed[cid].transfer_syntaxes)
+    return (f"result {result}, {meaning.get(result or 0, 'unknown')}, for "
+            f"{uid_name(str(proposed[cid].abstract_syntax))} in {syntaxes}"
+            if result is not None else "no result item in the A-ASSOCIATE-AC")
 
 
 def resolve_uid(run: ScenarioRun, value: Any) -> str:
@@ -387,8 +429,9 @@ def resolve_uid(run: ScenarioRun, value: Any) -> str:
       "move_originator_aet move_originator_message_id sop_class sop_instance "
       "command_sop_class command_sop_instance dataset_sop_instance dataset_sop_class command "
       "group_length explicit_vr_command data_set_type malform data_hex no_data framing wait "
-      "timeout pixel_bytes interleave stream",
-      "Send a C-STORE-RQ with a synthetic data set (faults optional); wait for the response.")
+      "timeout pixel_bytes interleave stream unaccepted",
+      "Send a C-STORE-RQ with a synthetic data set (faults optional); wait for the response. "
+      "A store on a context the SCP did not accept is skipped unless unaccepted: true.")
 @needs_scu
 async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
     params = {k: resolve_uid(run, v) if k.endswith("sop_instance") else v
@@ -400,8 +443,8 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
     try:
         context_id, context_ts = _choose_context(scu, params, sop_class(params.get(
             "command_sop_class", params.get("sop_class", klass))))
-    except LookupError as exc:
-        return Outcome("error", str(exc))
+    except NotNegotiated as exc:
+        return not_negotiated(str(exc))
     ts = transfer_syntax(params.get("transfer_syntax", context_ts))
     if ts not in NATIVE and "transfer_syntax" not in params and "data_hex" not in params:
         from harness.engine.names import uid_name
@@ -456,21 +499,150 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
     if inter:
         framing.interleave_after_bytes = int(inter.get("after_bytes", 512))
         framing.interleave = [_interleaved(run, inter, request)]
+    altered = any(k in params for k in ("malform", "data_hex", "dataset_sop_class",
+                                        "dataset_sop_instance", "no_data"))
+    situation = _situation(scu, request, context_id, sent_uid if data is not None else None,
+                           altered)
+    if "dataset_sop_class" in params:
+        situation.dataset_sop_class = sop_class(params["dataset_sop_class"])
+    uids = {u.rstrip("\x00") for u in (request.sop_instance_uid, sent_uid)}
+    if data is not None and ("malform" in params or "data_hex" in params):
+        # A malformer may have changed the data set's own UIDs: look for that one too, and
+        # judge 0x0122 against the class the data set really holds.
+        in_data = _dataset_uid(data, real_ts)
+        if in_data:
+            uids.add(in_data)
+            situation.dataset_sop_instance = in_data
+        situation.dataset_sop_class = _dataset_uid(data, real_ts, "SOPClassUID") or \
+            situation.dataset_sop_class
+    before = run.inspector.snapshot(uids) if run.inspector is not None and \
+        data is not None else None
     mark = len(run.trace.entries)
     out = await scu.store(request, data, context_id, framing=framing,
                           wait=bool(params.get("wait", True)), timeout=params.get("timeout"))
     if out.kind == "response":
         universal(run).early_response(run.trace.entries[mark:], scu.assoc_id, out.status)
-    out.extra.update(request=request, context_id=context_id)
+    out.extra.update(request=request, context_id=context_id, situation=situation)
     if data is not None:
         run.sent.append(SentInstance(sent_uid, sent_class, real_ts, bytes(data), out.kind))
         out.extra["sent"] = run.sent[-1]
+        if before is not None:
+            out.extra["kept"] = KeptWatch(uids, before, run.sent[-1], len(run.sent) - 1)
     if out.kind == "response" and out.message is not None:
         # Without (0000,0110) in the request the SCP cannot echo it (G01): not checked.
         answered = None if request.overrides.get(0x0110, 0) is None else msg_id
         universal(run).store_response(out.message, answered, request.sop_class_uid,
                                       request.sop_instance_uid, context_id)
+        after_response(run, out.status, out.extra)
+    elif out.kind in ("abort", "close") and "kept" in out.extra:
+        watch: KeptWatch = out.extra["kept"]
+        run.deferred.append(lambda: _nothing_partial(run, watch, out.describe()))
     return out
+
+
+def _dataset_uid(data: bytes | bytearray, ts: str,
+                 keyword: str = "SOPInstanceUID") -> str | None:
+    """A top-level UID (SOP Instance or Class) inside encoded data set bytes, if they can be
+    walked."""
+    from harness.datasets import uid_offsets
+
+    try:
+        offset, length = uid_offsets(data, ts)[keyword]
+    except Exception:  # a damaged data set: the walk may fail in many ways
+        return None
+    return bytes(data[offset:offset + length]).decode("ascii", "replace").rstrip("\x00 ")
+
+
+@dataclass(slots=True)
+class KeptWatch:
+    """What one store may leave in the storage directory: its UIDs (command and data set)
+    and the files holding them before it began."""
+
+    uids: set[str]
+    before: dict[Any, tuple[int, int, int]]
+    sent: SentInstance
+    position: int  # index in run.sent
+
+
+def _situation(scu: SimulatedSCU, request: StoreRequest, context_id: int,
+               dataset_uid: str | None, altered: bool) -> StoreSituation:
+    accepted = scu.requestor.accepted_contexts
+    abstract = accepted.get(context_id, ("", ""))[0]
+    duplicate = request.message_id in scu.pending
+    command_field = request.overrides.get(0x0100, 0x0001)
+    return StoreSituation(
+        command_field=command_field if isinstance(command_field, int) else 0x0001,
+        context_abstract=abstract, context_accepted=context_id in accepted,
+        storage_context=abstract != VERIFICATION_SOP_CLASS,
+        command_sop_class=str(request.sop_class_uid).rstrip("\x00"),
+        command_sop_instance=str(request.sop_instance_uid).rstrip("\x00"),
+        dataset_sop_instance=dataset_uid.rstrip("\x00") if dataset_uid is not None else None,
+        dataset_altered=altered, duplicate_id=duplicate)
+
+
+def after_response(run: ScenarioRun, status: int | None, extra: dict[str, Any]) -> None:
+    """Universal checks that need the request's situation and the storage directory: C03
+    (status semantics) and S01 (nothing kept after a failure)."""
+    from harness.engine.semantics import needs_stored_copy
+    from harness.engine.storage import compare
+    from harness.wire.status import classify, status_label
+
+    situation: StoreSituation | None = extra.get("situation")
+    watch: KeptWatch | None = extra.get("kept")
+    if status is None:
+        return
+    category = str(classify(status))
+    if situation is not None and watch is not None and needs_stored_copy(status):
+        found = run.inspector.written_since(watch.before, {watch.sent.sop_instance_uid})
+        if found:
+            problems = compare(found[-1].path, watch.sent.data, watch.sent.transfer_syntax)
+            situation.stored_differs = None if problems is None else bool(problems)
+    universal(run).status_fits(status, situation)
+    if watch is None or category != "Failure":
+        return
+    label = status_label(status)
+    _kept_after_failure(run, watch, label)
+
+    async def again() -> None:
+        # The SCP may write after it answered: look once more at the end of the scenario,
+        # unless a later store of the scenario reused one of these UIDs.
+        if any(s.sop_instance_uid in watch.uids for s in run.sent[watch.position + 1:]):
+            return
+        await asyncio.sleep(0.3)
+        _kept_after_failure(run, watch, label, final=True)
+    run.deferred.append(again)
+
+
+def _kept_after_failure(run: ScenarioRun, watch: KeptWatch, label: str,
+                        final: bool = False) -> None:
+    name = "S01 nothing kept after a failure"
+    universal(run).seen.add(name)
+    found = run.inspector.written_since(watch.before, watch.uids)
+    if found:
+        where = ", ".join(f"{f.path.name} (SOP Instance UID {f.sop_instance_uid})"
+                          for f in found[:3])
+        note = (f"answered {label}, yet the storage directory gained {where}"
+                + (" after the response" if final else ""))
+        if note.replace(" after the response", "") not in [
+                t.replace(" after the response", "")
+                for _s, t in universal(run).problems.get(name, [])]:
+            universal(run).note(name, "must", note)
+
+
+async def _nothing_partial(run: ScenarioRun, watch: KeptWatch, how: str) -> None:
+    """S02: a store cut by an A-ABORT or a close leaves nothing, or the complete object."""
+    from harness.engine.storage import compare
+
+    await asyncio.sleep(0.3)
+    name = "S02 nothing partial after an abort"
+    universal(run).seen.add(name)
+    for f in run.inspector.written_since(watch.before, watch.uids):
+        problems = compare(f.path, watch.sent.data, watch.sent.transfer_syntax)
+        if problems or (problems is None and f.size < len(watch.sent.data)):
+            detail = "; ".join(problems[:2]) if problems else f"{f.size} bytes"
+            universal(run).note(name, "must", f"the store ended by {how}, yet "
+                                              f"{f.path.name} was kept and differs from what "
+                                              f"was sent ({detail})")
 
 
 @step("wait_response", "count timeout",
@@ -491,11 +663,13 @@ async def op_wait_response(run: ScenarioRun, params: dict[str, Any], scu: Simula
             universal(run).unexpected_response(out.message)
         else:
             universal(run).store_response(out.message, req[0], req[1], req[2], req[3])
+            after_response(run, out.status, req[4])
     out.responses = responses
     return out
 
 
-def _request_for(run: ScenarioRun, msg_id: Any) -> tuple[int, str, str, int] | None:
+def _request_for(run: ScenarioRun, msg_id: Any) -> tuple[int, str, str, int,
+                                                         dict[str, Any]] | None:
     """The oldest unanswered request with this Message ID (duplicates answer in order)."""
     for entry in run.step_outcomes:
         request = entry.extra.get("request")
@@ -503,7 +677,7 @@ def _request_for(run: ScenarioRun, msg_id: Any) -> tuple[int, str, str, int] | N
                 "answered"):
             entry.extra["answered"] = True
             return (request.message_id, request.sop_class_uid, request.sop_instance_uid,
-                    entry.extra.get("context_id", 0))
+                    entry.extra.get("context_id", 0), entry.extra)
     return None
 
 
@@ -517,6 +691,12 @@ async def op_expect_nothing(run: ScenarioRun, params: dict[str, Any], scu: Simul
 @step("echo", "message_id context timeout", "C-ECHO on the Verification context.")
 @needs_scu
 async def op_echo(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) -> Outcome:
+    cid = params.get("context")
+    if cid is None and scu.context_for(VERIFICATION_SOP_CLASS) is None:
+        return not_negotiated("no Verification presentation context was accepted")
+    if cid is not None and int(cid) not in scu.requestor.accepted_contexts:
+        return not_negotiated(f"presentation context {cid} was not accepted "
+                              f"({_context_result(scu, int(cid))})")
     return await scu.echo(int(params.get("message_id", next(run.message_ids))),
                           context_id=params.get("context"), timeout=params.get("timeout"))
 
@@ -529,7 +709,7 @@ async def op_cancel(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU)
         found = scu.context_for(SOP_CLASSES["CT"]) or next(iter(
             (k, v[1]) for k, v in scu.requestor.accepted_contexts.items()), None)
         if found is None:
-            return Outcome("error", "no accepted context to send C-CANCEL on")
+            return not_negotiated("no presentation context was accepted to send C-CANCEL on")
         cid = found[0]
     out = Outcome("sent")
     for _ in range(int(params.get("count", 1))):
@@ -553,7 +733,11 @@ async def op_command(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU
     cid = params.get("context")
     if cid is None:
         found = scu.context_for(SOP_CLASSES["CT"])
-        cid = found[0] if found else 1
+        accepted = sorted(scu.requestor.accepted_contexts)
+        if found is None and not accepted:
+            return not_negotiated("no presentation context was accepted to send the "
+                                  "command on")
+        cid = found[0] if found else accepted[0]
     data = bytes.fromhex(str(params["data_hex"])) if params.get("data_hex") else None
     return await scu.send_command(int(cid), command, data, wait=bool(params.get("wait", True)),
                                   timeout=params.get("timeout"))
@@ -694,7 +878,7 @@ async def op_store_many(run: ScenarioRun, params: dict[str, Any], name: str) -> 
         scu = run.associations[label]
         found = scu.context_for(KINDS[kind].sop_class_uid)
         if found is None:
-            return [], Outcome("rejected", "no accepted context for the workload")
+            return [], not_negotiated(f"no presentation context for {kind} was accepted")
         cid, ts = found
         copies = UniqueCopies(kind, transfer_syntax(params.get("transfer_syntax", ts)))
         outs = []
@@ -752,6 +936,8 @@ async def op_pipeline(run: ScenarioRun, params: dict[str, Any], name: str) -> Ou
         sent = await op_store(run, {"wait": False}, name)
         if sent.kind != "sent":
             return sent
+        # Known as outstanding, so that wait_response matches its answer to it (C01, S01).
+        run.step_outcomes.append(sent)
     return await op_wait_response(run, {"count": count, "timeout": params.get("timeout")}, name)
 
 
@@ -772,7 +958,9 @@ async def op_association_flood(run: ScenarioRun, params: dict[str, Any], name: s
     still_ok = True
     if opened and params.get("hold_store", True):
         check = await op_store(run, {}, opened[0])
-        still_ok = check.kind == "response" and (check.category or "") in ("Success", "Warning")
+        # Skipped: no CT context was accepted, so there is nothing to store with.
+        still_ok = check.kind == "skipped" or (
+            check.kind == "response" and (check.category or "") in ("Success", "Warning"))
     for label in opened:
         await run.associations[label].release(run.timeout)
     run.observed["max_associations_seen"] = len(opened)
@@ -805,6 +993,10 @@ async def op_connection_flood(run: ScenarioRun, params: dict[str, Any], name: st
         out = await op_associate(run, {}, name)
         if out.kind == "accepted":
             await op_release(run, {}, name)
+        elif out.kind == "error" and out.detail.startswith("cannot connect"):
+            # The flood itself made the target stop accepting TCP: that is the finding.
+            out = Outcome("hang" if "timed out" in out.detail else "close", out.detail,
+                          out.elapsed)
         out.detail = f"{len(writers)} idle connections open; {out.detail}"
         return out
     finally:
@@ -828,7 +1020,7 @@ async def op_store_batch(run: ScenarioRun, params: dict[str, Any], name: str) ->
         index = 1000 * run.index + 100 + i
         found = scu.context_for(KINDS[kind].sop_class_uid)
         if found is None:
-            return Outcome("error", f"no accepted context for {kind}")
+            return not_negotiated(f"no presentation context for {kind} was accepted")
         context_id, ts = found
         data = _encoded(kind, seed, index, ts if ts in NATIVE else EXPLICIT_VR_LE, None)
         klass, uid = instance_uids(kind, seed, index)
@@ -836,9 +1028,13 @@ async def op_store_batch(run: ScenarioRun, params: dict[str, Any], name: str) ->
             uid = resolve_uid(run, entry["sop_instance"])
             data = with_sop_instance_uid(data, ts, uid)
         request = StoreRequest(int(entry.get("message_id", next(run.message_ids))), klass, uid)
+        situation = _situation(scu, request, context_id, uid, False)
+        # Sent in one write: an earlier request of the batch is outstanding too.
+        situation.duplicate_id |= any(r.message_id == request.message_id for r, _ in batch)
         batch.append((request, data))
         run.step_outcomes.append(Outcome("sent", extra={"request": request,
-                                                        "context_id": context_id}))
+                                                        "context_id": context_id,
+                                                        "situation": situation}))
     sent = await scu.store_batch(batch, context_id)
     if sent.kind != "sent":
         return sent

@@ -29,6 +29,7 @@ class StoredFile:
     mtime: float
     size: int
     readable: bool
+    version: tuple[int, int, int] = (0, 0, 0)  # (inode, mtime ns, size): a rewrite changes it
 
 
 class StorageInspector:
@@ -49,9 +50,11 @@ class StorageInspector:
                     continue
                 seen.add(path)
                 old = self._index.get(path)
-                if old is not None and old.mtime == st.st_mtime and old.size == st.st_size:
+                version = (st.st_ino, st.st_mtime_ns, st.st_size)
+                if old is not None and old.version == version:
                     continue
                 self._index[path] = _read(path, st.st_mtime, st.st_size)
+                self._index[path].version = version
         for gone in set(self._index) - seen:
             del self._index[gone]
         return list(self._index.values())
@@ -66,6 +69,18 @@ class StorageInspector:
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
+
+    def snapshot(self, uids: set[str]) -> dict[Path, tuple[int, int, int]]:
+        """The files holding any of ``uids`` now, with their versions: taken before a store
+        so that what that store left behind can be told from earlier copies (the same UID
+        may have been stored before, in this run or an earlier one)."""
+        return {f.path: f.version for f in self.scan() if f.sop_instance_uid in uids}
+
+    def written_since(self, before: dict[Path, tuple[int, int, int]],
+                      uids: set[str]) -> list[StoredFile]:
+        """Files holding any of ``uids`` that are new or rewritten since ``before``."""
+        return [f for f in self.scan() if f.sop_instance_uid in uids
+                and before.get(f.path) != f.version]
 
     def new_since(self, since: float) -> list[StoredFile]:
         return [f for f in self.scan() if f.mtime >= since - 1.0]

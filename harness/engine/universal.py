@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from harness.engine.semantics import SemanticRule, StoreSituation, judge_status
 from harness.net.requestor import DimseMessage
 from harness.net.trace import Trace
 from harness.wire.constants import MCH_RESERVED_MASK, NO_DATA_SET, CommandField
@@ -24,6 +25,14 @@ UNIVERSAL = {
                             "every C-STORE-RSP field as PS3.7 Table 9.3-2 requires"),
     "C02 status legality": ("must", "PS3.7 Annex C, 9.1.1.1.9; PS3.4 Table B.2-1",
                             "a status of the C-STORE table"),
+    "C03 status fits the situation": ("must", "PS3.7 Annex C; PS3.4 B.2.3 (see STATUS_SEMANTICS)",
+                                      "a status whose meaning fits what was sent"),
+    "S01 nothing kept after a failure": ("must", "PS3.4 B.2.3; PS3.7 Annex C (Failure: the "
+                                                 "operation was not performed)",
+                                         "no file of a store answered with a Failure"),
+    "S02 nothing partial after an abort": ("must", "PS3.8 7.3, 7.4; PS3.4 B.2.3",
+                                           "no partial or altered file of a store cut by an "
+                                           "A-ABORT or a close"),
     "AC fields": ("must", "PS3.8 9.3.3, 7.1.1.14, D.1; PS3.7 D.3.3.2-D.3.3.4",
                   "A-ASSOCIATE-AC as PS3.8 9.3.3 requires"),
     "PDU conformance": ("must", "PS3.8 9.3",
@@ -103,6 +112,19 @@ class UniversalChecks:
             elif legality == "not-listed":
                 self.note("C02 status legality", "should",
                           f"status {status_label(status)} is not listed for C-STORE")
+
+    def status_fits(self, status: int | None, situation: StoreSituation | None) -> None:
+        """C03: a status with one precise meaning (STATUS_SEMANTICS) used where it fits."""
+        if status is None or situation is None:
+            return
+        verdict = judge_status(status, situation)
+        if verdict is None:
+            return
+        rule, fits = verdict
+        self.seen.add("C03 status fits the situation")
+        if fits is False:
+            self.note("C03 status fits the situation", rule.severity,
+                      f"{status_label(status)} although {_negate(rule)} ({rule.reference})")
 
     def early_response(self, entries: list[Any], assoc: int, status: int | None) -> None:
         """Success or Warning must not come before the whole data set was sent (9.3.1.3)."""
@@ -207,6 +229,20 @@ class UniversalChecks:
             observed = "; ".join(unique[:5]) + (f" (+{len(unique) - 5} more)"
                                                 if len(unique) > 5 else "")
             run.check(name, worst, False, expected, observed, reference)
+
+
+def _negate(rule: SemanticRule) -> str:
+    """Why the status does not fit, in words, for the check's observed text."""
+    return {
+        0x0210: "no other request with that Message ID was outstanding",
+        0x0211: "the request was a C-STORE-RQ on an accepted Storage context",
+        0x0122: "the SOP class sent was the one negotiated for that context",
+        0x0117: "the SOP Instance UIDs sent were valid",
+        0xB000: "the stored object equals what was sent (nothing coerced)",
+        0xB006: "the stored object equals what was sent (nothing discarded)",
+        0xB007: "the data set sent was a complete, unaltered instance of its class, stored "
+                "as sent",
+    }.get(rule.status, f"it does not fit: {rule.condition}")
 
 
 def _ae(value: str | bytes) -> bytes:

@@ -18,6 +18,7 @@ from harness.report.model import (
     group_of,
     group_titles,
     outcome_of,
+    run_notes,
     scenario_id,
     scenarios,
     verdict,
@@ -67,6 +68,8 @@ def print_summary(results: Mapping[str, Any], console: Console | None = None) ->
     """Print the counts table, every failed or errored scenario, and the verdict."""
     console = console or Console()
     items = scenarios(results)
+    for note in run_notes(results):
+        console.print(f"[bold red]{escape(note)}[/]")
     console.print(summary_table(results))
     bad = [s for s in items if outcome_of(s) in ("fail", "error")]
     if bad:

@@ -187,3 +187,30 @@ def verdict(counts: Mapping[str, int]) -> Verdict:
     if not any(counts.values()):
         return Verdict("skip", "NO SCENARIOS", "the run contains no scenario")
     return Verdict("pass", "PASS", "every scenario that ran passed")
+
+
+def run_notes(results: Mapping[str, Any]) -> list[str]:
+    """Run-level findings shown above everything else: a target that stopped accepting
+    connections (the scenario that killed it, how many were not run) and a run cut at
+    ``--max-duration``."""
+    notes: list[str] = []
+    items = scenarios(results)
+    down = results.get("target_down")
+    if isinstance(down, Mapping):
+        not_run = sum(1 for s in items if as_text(s.get("observed")).startswith(
+            "not run: the target is down"))
+        if down.get("after"):
+            notes.append(f"The SCP stopped accepting connections after scenario "
+                         f"{as_text(down.get('after'))}: that scenario fails, and the "
+                         f"remaining {not_run} scenario(s) were not run because the target "
+                         "is down.")
+        else:
+            notes.append(f"The target accepted no connection: {not_run} scenario(s) were "
+                         "not run.")
+    stopped = results.get("stopped")
+    if isinstance(stopped, Mapping) and stopped.get("reason") == "max-duration":
+        unfinished = sum(1 for s in items if outcome_of(s) == "error" and "max-duration" in
+                         as_text(s.get("observed")))
+        notes.append(f"The run reached --max-duration {as_text(stopped.get('limit_s'))} s: "
+                     f"{unfinished} scenario(s) unfinished or not run (reported as errors).")
+    return notes

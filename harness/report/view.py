@@ -32,6 +32,7 @@ from harness.report.model import (
     group_title,
     group_titles,
     outcome_of,
+    run_notes,
     scenario_id,
     scenarios,
     severity_of,
@@ -84,7 +85,7 @@ TS_SHORT: dict[str, str] = {
 KNOWN_CONFORMANCE_KEYS = frozenset({
     "accepted", "rejected", "max_pdu", "async_window", "ae_title_policy",
     "duplicate_sop_instance_policy", "artim_timeout_s", "implementation_class_uid",
-    "implementation_version_name",
+    "implementation_version_name", "rejected_transfer_syntaxes", "not_tested",
 })
 
 
@@ -406,6 +407,17 @@ def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> Confo
             RejectedRow(uid, as_text(item.get("name")) or uid_name(uid), as_text(result), meaning)
         )
 
+    # A transfer syntax refused for a class accepted in another (issue 13).
+    for item in (as_mapping(r) for r in as_list(conf.get("rejected_transfer_syntaxes"))):
+        uid = as_text(item.get("sop_class"))
+        ts = as_text(item.get("transfer_syntax"))
+        result = item.get("result")
+        meaning = PC_RESULTS.get(result, "") if isinstance(result, int) else ""
+        name = as_text(item.get("name")) or uid_name(uid) or uid
+        view.rejected.append(RejectedRow(
+            uid, f"{name} in {as_text(item.get('transfer_syntax_name')) or uid_name(ts) or ts}",
+            as_text(result), meaning))
+
     max_pdu = conf.get("max_pdu")
     if isinstance(max_pdu, int) and not isinstance(max_pdu, bool):
         pdu_text = "0 (unlimited)" if max_pdu == 0 else f"{max_pdu:,} bytes"
@@ -443,6 +455,9 @@ def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> Confo
         (f"{as_text(key)} {as_text(sub)}".replace("_", " "), as_text(item))
         for key, value in conf.items() if isinstance(value, Mapping)
         for sub, item in value.items()
+    ] + [
+        (f"Not tested: {as_text(item.get('scenario'))}", as_text(item.get("reason")))
+        for item in (as_mapping(i) for i in as_list(conf.get("not_tested")))
     ]
     return view
 
@@ -495,6 +510,7 @@ class ReportView:
     total_chart: BarChart
     conformance: ConformanceView
     comparison: ComparisonView | None
+    run_notes: list[str] = field(default_factory=list)  # target down, run cut short
     outcome_labels: dict[str, str] = field(default_factory=lambda: dict(OUTCOME_LABELS))
     severity_labels: dict[str, str] = field(default_factory=lambda: dict(SEVERITY_LABELS))
 
@@ -549,4 +565,5 @@ def build_view(results: Mapping[str, Any], baseline: Mapping[str, Any] | None = 
         severity_chart=stacked_bars([(k, f"{label} scenarios", c) for k, label, c in severities]),
         conformance=_conformance(results, views),
         comparison=_comparison(results, baseline, anchors) if baseline is not None else None,
+        run_notes=run_notes(results),
     )

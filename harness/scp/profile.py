@@ -112,6 +112,17 @@ FAULTS: dict[str, str] = {
     "tls_self_signed_cert": "TLS: serve a self-signed certificate",
     "tls_plaintext_fallback": "TLS: serve plain DICOM on the TLS port to a non-TLS client",
 }
+# Verdict faults (issue 13): a failure that still keeps the file, and statuses whose meaning
+# does not fit the situation (PS3.7 Annex C; the harness's STATUS_SEMANTICS table).
+FAULTS.update({
+    "keep_after_failure": "keep the received file even when the store is answered with a "
+                          "Failure",
+    "misuse_0210": "answer 0x0210 (Duplicate invocation) to data sets it cannot decode",
+    "misuse_0211": "answer 0x0211 (Unrecognized operation) instead of any other Failure",
+    "misuse_0122": "answer 0x0122 (SOP Class not supported) instead of any other Failure",
+    "misuse_0117": "answer 0x0117 (Invalid SOP Instance) instead of any other Failure",
+    "warning_without_coercion": "answer 0xB000 (Coercion) to stores kept unchanged",
+})
 
 
 @dataclass(slots=True)

@@ -54,6 +54,7 @@ from harness.wire.dimse import (
 )
 from harness.wire.findings import Finding
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, AssociateRQ
+from harness.wire.status import StatusCategory, classify, describe
 from harness.wire.uid import is_valid_uid
 
 LOG = logging.getLogger("harness.scp")
@@ -454,7 +455,10 @@ class SCPAssociation:
             req.precheck = self.scp.rule_status(req)
         if p.has("cancel_status") and self.service.is_cancelled(req.MessageID):
             req.precheck = (Status.CANCEL, None)
+        kept = _keep_copy(self.scp.storage_dir, req) if p.has("keep_after_failure") else None
         rsp = self.service.SCP(req, context)
+        if kept is not None and rsp is not None and rsp.Status in (0x0000, None):
+            kept.unlink(missing_ok=True)  # stored normally: the copy is not needed
         if req.file is not None:
             self.files.discard(req.file)
         self.outstanding.discard(req.MessageID)
@@ -475,6 +479,12 @@ class SCPAssociation:
     def send_store_response(self, rsp: CStoreResponse, context_id: int) -> None:
         p = self.profile
         msg = rsp.to_message()
+        misused = _misused_status(p, msg.status)
+        if misused != msg.status:
+            # Only the meaning is wrong: fields stay those PS3.7 Annex C relates to the code.
+            msg.status = misused
+            if 0x0902 not in describe(misused).related_fields:
+                msg.error_comment = None
         if p.has("wrong_message_id"):
             msg.message_id_being_responded_to = (msg.message_id_being_responded_to + 1) & 0xFFFF
         if p.has("wrong_sop_instance") and msg.affected_sop_instance_uid:
@@ -501,6 +511,33 @@ class SCPAssociation:
             net.conn.send_pdu(_single_pdu(context_id, command))
         else:
             net.send_message_nowait(context_id, command)
+
+
+def _keep_copy(storage_dir: Path, req: CStoreRequest) -> Path | None:
+    """Fault keep_after_failure: a copy of the received file, kept whatever the status."""
+    if req.file is None:
+        return None
+    req.file.close()
+    target = storage_dir / ("kept-" + safe_name(req.AffectedSOPInstanceUID or "none"))
+    try:
+        shutil.copyfile(req.file.path, target)
+    except OSError:
+        return None
+    return target
+
+
+def _misused_status(p: Profile, status: int) -> int:
+    """Faults misuse_*: a Failure (or Success) reported with a code whose meaning does not
+    fit (what STATUS_SEMANTICS catches)."""
+    if status == STATUS_CANNOT_DECODE and p.has("misuse_0210"):
+        return 0x0210
+    if status == 0x0000 and p.has("warning_without_coercion"):
+        return 0xB000
+    if classify(status) == StatusCategory.FAILURE:
+        for code in (0x0211, 0x0122, 0x0117):
+            if p.has(f"misuse_{code:04x}") and status != code:
+                return code
+    return status
 
 
 def _cannot_store(req: CStoreRequest, exc: OSError) -> None:
