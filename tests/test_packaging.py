@@ -4,7 +4,8 @@ The wheel test builds the sdist and the wheel from a copy of this tree (``python
 the wheel is built from the sdist, so both must be complete), checks their metadata with
 ``twine check --strict``, installs the wheel into a fresh venv outside the source tree and
 there, from an empty folder, runs README's commands: ``dicom-harness list``,
-``dicom-harness run -k group:A`` against the embedded SCP, ``pytest --dicom --collect-only``,
+``dicom-harness run`` (the main job: the whole suite against the embedded SCP, reports in
+``./reports``), ``pytest --dicom --collect-only``,
 ``dicom-harness --version`` and ``python -m harness --version``. Dependencies come from the
 package index (pip's cache makes the second run fast). The other tests check the editable
 install this test run uses, and the error when the suite is missing.
@@ -104,11 +105,15 @@ def test_wheel_in_a_fresh_venv_carries_the_suite(tmp_path: Path) -> None:
     ids = run([cli, "list", "--format", "ids"], cwd=empty, env=env).split()
     assert len(ids) >= MIN_SCENARIOS and ids == default_ids()
 
-    run([cli, "run", "-k", "group:A", "-q", "--no-html", "--report-dir", empty / "reports"],
-        cwd=empty, env=env)  # exit 0: every association scenario passes on the reference SCP
-    results = json.loads((empty / "reports" / "results.json").read_text(encoding="utf-8"))
+    # README's main job, verbatim, from an empty folder: the whole default suite against the
+    # embedded reference SCP, exit 0, every report written into ./reports.
+    run([cli, "run", "-q"], cwd=empty, env=env)
+    reports = empty / "reports"
+    assert {"results.json", "report.html", "junit.xml"} <= {p.name for p in reports.iterdir()}
+    results = json.loads((reports / "results.json").read_text(encoding="utf-8"))
     assert results["harness_version"] == installed
-    assert sorted(s["id"] for s in results["scenarios"]) == sorted(default_ids("A"))
+    assert sorted(s["id"] for s in results["scenarios"]) == sorted(default_ids())
+    assert results["summary"]["failed"] == results["summary"]["errored"] == 0
 
     out = run([python, "-m", "pytest", "--dicom", "--collect-only", "-q",
                "-p", "no:cacheprovider"], cwd=empty, env=env)
