@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.scp.storage import IncomingFile
-from harness.wire.constants import STORAGE_SERVICE_CLASS
+from harness.wire.constants import STORAGE_SERVICE_CLASS, StoreStatus
 from harness.wire.dimse import CStoreRSP
 from harness.wire.status import (
     C_STORE_STATUSES,
@@ -34,11 +34,12 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("harness.scp")
 
-STATUS_NO_STATUS_IN_DATASET = 0xC001
-STATUS_INVALID_HANDLER_RETURN = 0xC002
-STATUS_HANDLER_EXCEPTION = 0xC211
-STATUS_CANNOT_DECODE = 0xC210
-STATUS_OUT_OF_RESOURCES = 0xA700
+# Names kept for the code that imports them; the values live in wire.constants.StoreStatus.
+STATUS_NO_STATUS_IN_DATASET = StoreStatus.NO_STATUS_IN_DATASET
+STATUS_INVALID_HANDLER_RETURN = StoreStatus.INVALID_HANDLER_RETURN
+STATUS_HANDLER_EXCEPTION = StoreStatus.HANDLER_EXCEPTION
+STATUS_CANNOT_DECODE = StoreStatus.CANNOT_DECODE
+STATUS_OUT_OF_RESOURCES = StoreStatus.OUT_OF_RESOURCES
 
 # Status Dataset keywords a handler may set; the identifying fields are deliberately absent.
 _COPYABLE = {"ErrorComment": "ErrorComment", "OffendingElement": "OffendingElement",
@@ -160,7 +161,7 @@ class ServiceAssociation(Protocol):
 
 def default_store_handler(event: StoreEvent) -> int:
     """Accept everything that reached the handler: the file is then kept."""
-    return 0x0000
+    return StoreStatus.SUCCESS
 
 
 class StorageServiceClass:

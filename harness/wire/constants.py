@@ -127,14 +127,18 @@ class StoreStatus(IntEnum):
     Annex C."""
 
     SUCCESS = 0x0000
-    DUPLICATE_INVOCATION = 0x0210  # PS3.7 C.5.7
+    DUPLICATE_INVOCATION = 0x0210  # PS3.7 C.5.9
     UNRECOGNIZED_OPERATION = 0x0211  # PS3.7 C.5.23
-    NO_SUCH_SOP_CLASS = 0x0122  # PS3.7 C.5.19 (SOP class not supported)
-    INVALID_SOP_INSTANCE = 0x0117  # PS3.7 C.5.9
+    NO_SUCH_SOP_CLASS = 0x0122  # PS3.7 C.5.6 (Refused: SOP Class not supported)
+    INVALID_SOP_INSTANCE = 0x0117  # PS3.7 C.5.12 (Invalid object instance)
     OUT_OF_RESOURCES = 0xA700  # PS3.4 B.2.3
     DATA_SET_DOES_NOT_MATCH = 0xA900  # PS3.4 B.2.3
     CANNOT_UNDERSTAND = 0xC000  # PS3.4 B.2.3 (C000-CFFF)
     CANNOT_DECODE = 0xC210  # pynetdicom's code in the Cannot understand range
+    # The handler's own mistakes (pynetdicom's codes, all in Cannot understand, C000-CFFF):
+    NO_STATUS_IN_DATASET = 0xC001  # a returned Dataset without (0000,0900) Status
+    INVALID_HANDLER_RETURN = 0xC002  # neither an int nor a Dataset, or an illegal code
+    HANDLER_EXCEPTION = 0xC211  # the handler raised
     CANCEL = 0xFE00  # PS3.7 C.5.1
 
 
