@@ -17,14 +17,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _peers import free_port, wait_listening
 
 from harness.engine.context import Target
 from harness.engine.loader import load_suite
@@ -35,23 +34,6 @@ pytestmark = pytest.mark.interop
 ARTIM = 3  # seconds; given to the SCPs on their command lines and declared to the harness
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"SCP exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"SCP did not listen on {port} within {timeout} s")
 
 
 ORTHANC = "/usr/sbin/Orthanc"
@@ -80,7 +62,7 @@ def _orthanc_config(port: int, store: Path) -> Path:
     base = store.parent
     config = {
         "Name": "harness-interop", "DicomAet": "ANY-SCP", "DicomPort": port,
-        "HttpPort": _free_port(), "HttpServerEnabled": False, "RemoteAccessAllowed": False,
+        "HttpPort": free_port(), "HttpServerEnabled": False, "RemoteAccessAllowed": False,
         "StorageDirectory": str(store), "IndexDirectory": str(base / "orthanc-index"),
         "DicomCheckCalledAet": False, "UnknownSopClassAccepted": False,
         "DicomAlwaysAllowStore": True, "StorageCompression": False, "Plugins": [],
@@ -104,10 +86,10 @@ def real_scp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
         pytest.importorskip("pynetdicom")
     store = tmp_path / "received"
     store.mkdir()
-    port = _free_port()
+    port = free_port()
     proc = _start(kind, port, store)
     try:
-        _wait_listening(port, proc, 30.0 if kind == "orthanc" else 15.0)
+        wait_listening(port, proc, 30.0 if kind == "orthanc" else 15.0)
         yield kind, port, store
     finally:
         # The SCP and its forked children share a process group: end them all.

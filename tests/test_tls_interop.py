@@ -11,15 +11,14 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _peers import free_port, wait_listening
 
 from harness.cli import main
 from harness.net.tlscerts import CertSet, make_cert_set
@@ -31,21 +30,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 ARTIM = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"peer exited early with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"peer did not listen on {port} within {timeout} s")
 
 
 @contextlib.contextmanager
@@ -53,7 +37,7 @@ def _process(cmd: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True, env={**os.environ, "TCP_NODELAY": "1"})
     try:
-        _wait_listening(port, proc)
+        wait_listening(port, proc)
         yield proc
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -76,7 +60,7 @@ def storescp(certs: CertSet, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """DCMTK storescp over TLS requiring a client certificate from our CA (mutual TLS)."""
     store = tmp_path / "received"
     store.mkdir()
-    port = _free_port()
+    port = free_port()
     cmd = ["/usr/bin/storescp", "--fork", "+tls", str(certs.server_key), str(certs.server_cert),
            "+cf", str(certs.ca), "-rc", "-ta", str(ARTIM), "-od", str(store), "+xa", str(port)]
     with _process(cmd, port):
@@ -171,7 +155,7 @@ def test_our_scu_without_client_certificate_is_one_line(certs: CertSet,
 @pytest.fixture
 def our_tls_scp(certs: CertSet, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     store = tmp_path / "ours"
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "harness.cli", "serve", "--port", str(port), "-q",
            "--storage-dir", str(store), "--tls-cert", str(certs.server_cert), "--tls-key",
            str(certs.server_key), "--tls-ca", str(certs.ca), "--tls-require-client-cert"]
