@@ -13,6 +13,7 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from harness.engine.universal import UniversalChecks
 from harness.net.requestor import PeerEnded, Requestor
 from harness.net.trace import Trace, TraceEntry
 from harness.wire.decode import decode_pdu
@@ -122,6 +123,11 @@ def test_pdata_before_the_ac_is_a_finding() -> None:
     assert finding.section.startswith("PS3.8 9.2.3 Table 9-10")
     assert finding.found == "P-DATA-TF"
     assert "A-ASSOCIATE-AC" in finding.expected
+    # The engine's universal checks turn it into a failed "PDU conformance" (must).
+    checks = UniversalChecks()
+    checks.received_findings(trace, {})
+    assert any("Sta5 + Evt10" in text and severity == "must"
+               for severity, text in checks.problems["PDU conformance"])
 
 
 def test_a_second_ac_is_a_finding() -> None:
