@@ -54,6 +54,7 @@ class RequestorStates:
     def __init__(self) -> None:
         self.state: State | None = State.STA1
         self._rq_sent = False
+        # The state changes: (state, event, action, next state).
         self.history: list[tuple[State, Event, Action, State]] = []
 
     def __repr__(self) -> str:
@@ -68,7 +69,8 @@ class RequestorStates:
         except StateMachineError:  # a blank cell (InvalidTransition)
             self.state = None
             return None
-        self.history.append((self.state, event, action, after))
+        if after is not self.state:  # not every P-DATA-TF: long associations stay small
+            self.history.append((self.state, event, action, after))
         self.state = after
         return action
 
