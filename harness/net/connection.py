@@ -23,7 +23,7 @@ from harness.net.trace import Trace
 from harness.wire.decode import decode_pdata_clean, decode_pdu, summarize
 from harness.wire.findings import Finding
 from harness.wire.framing import Oversized, ReceiveBuffer
-from harness.wire.pdu import PDU, PDV, PDataTF, pdu_name
+from harness.wire.pdu import PDU, PDV, PDataTF, RawPDU, pdu_name
 
 LOG = logging.getLogger("harness.net")
 
@@ -63,6 +63,19 @@ class PDUSink(Protocol):
         ...
 
 
+class PDUObserver(Protocol):
+    """Told of every PDU sent and received (the requestor's Table 9-10 state,
+    ``harness.wire.requestor_states``); a finding it returns goes on the PDU's trace entry."""
+
+    def sent(self, pdu_type: int) -> None: ...
+
+    def received(self, pdu_type: int, *, decodable: bool = True) -> Finding | None: ...
+
+    def unknown(self) -> None: ...
+
+    def closed(self) -> None: ...
+
+
 def set_nodelay(sock: socket.socket | None) -> None:
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
@@ -98,6 +111,9 @@ class PDUConnection(asyncio.BufferedProtocol):
         self.data_hook: DataHook | None = None
         self.trace = trace
         self.assoc_id = assoc_id
+        # Not with ``borrow`` (the acceptor runs Table 9-10 itself): its fast data path
+        # bypasses ``_deliver``.
+        self.observer: PDUObserver | None = None
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] | None = None
         self.is_closed = False
@@ -180,6 +196,8 @@ class PDUConnection(asyncio.BufferedProtocol):
                 return
 
     def _oversized(self, event: Oversized) -> None:
+        if self.observer is not None:
+            self.observer.unknown()  # not read: which event it was is unknown
         if self.trace is not None:
             self.trace.record(self.assoc_id, "recv", pdu_name(event.pdu_type), event.length,
                               f"PDU-length {event.length} over the limit {event.limit}")
@@ -198,11 +216,17 @@ class PDUConnection(asyncio.BufferedProtocol):
             pdu, findings = clean, []
         else:
             pdu, findings = decode_pdu(data)
+        traced = findings
+        if self.observer is not None:
+            # Its finding is about the state, not the PDU: on the trace entry only.
+            state = self.observer.received(pdu.pdu_type, decodable=not isinstance(pdu, RawPDU))
+            if state is not None:
+                traced = [*findings, state]
         trace = self.trace
         # A full trace keeps only entries with findings: do not build summaries it drops.
-        if trace is not None and (findings or len(trace.entries) < trace.limit):
+        if trace is not None and (traced or len(trace.entries) < trace.limit):
             trace.record(self.assoc_id, "recv", _NAMES.get(pdu_type) or pdu_name(pdu_type),
-                         length, summarize(pdu), findings)
+                         length, summarize(pdu), traced)
         if self.sink is not None:
             self.sink.pdu_received(self, Received(pdu, findings, length))
 
@@ -226,6 +250,8 @@ class PDUConnection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True
+        if self.observer is not None:
+            self.observer.closed()
         if self.trace is not None:
             self.trace.event(self.assoc_id, "TCP closed", str(exc) if exc else "")
         if not self.closed_future.done():
@@ -274,6 +300,8 @@ class PDUConnection(asyncio.BufferedProtocol):
         if self.trace is not None and len(self.trace.entries) < self.trace.limit:
             self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type), length,
                               summary if summary is not None else summarize(pdu))
+        if self.observer is not None:
+            self.observer.sent(pdu.pdu_type)
         self.bytes_sent += sum(len(p) for p in parts)
         self.transport.writelines(parts)
 
@@ -287,6 +315,8 @@ class PDUConnection(asyncio.BufferedProtocol):
         if trace is not None and len(trace.entries) < trace.limit:
             trace.record(self.assoc_id, "sent", "P-DATA-TF", n + 6,
                          f"pc={context_id} mch={mch:02X}H len={n}")
+        if self.observer is not None:
+            self.observer.sent(_P_DATA_TF)
         self.bytes_sent += n + 12
         self.transport.write(_ONE_PDV_HDR.pack(_P_DATA_TF, 0, n + 6, n + 2, context_id & 0xFF,
                                                mch & 0xFF) + data)
@@ -302,6 +332,8 @@ class PDUConnection(asyncio.BufferedProtocol):
                 self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type),
                                   struct.unpack_from(">I", mine[0], 2)[0], summarize(pdu))
             parts.extend(mine)
+            if self.observer is not None:
+                self.observer.sent(pdu.pdu_type)
         self.bytes_sent += sum(len(p) for p in parts)
         self.transport.writelines(parts)
 
@@ -310,6 +342,8 @@ class PDUConnection(asyncio.BufferedProtocol):
             raise ConnectionClosed("connection is closed")
         if self.trace is not None:
             self.trace.record(self.assoc_id, "sent", label, len(data), data[:16].hex())
+        if self.observer is not None:
+            self.observer.unknown()  # any bytes at all: no event of the table
         self.bytes_sent += len(data)
         self.transport.write(data)
 
@@ -332,6 +366,8 @@ class PDUConnection(asyncio.BufferedProtocol):
 
     def half_close(self) -> None:
         """Send FIN and keep reading."""
+        if self.observer is not None:
+            self.observer.unknown()  # our FIN is no event of Table 9-10
         if self.transport is not None and self.transport.can_write_eof():
             if self.trace is not None:
                 self.trace.event(self.assoc_id, "FIN sent")
@@ -350,6 +386,8 @@ class PDUConnection(asyncio.BufferedProtocol):
         """Close with RST (SO_LINGER 0) instead of FIN."""
         if self.transport is None:
             return
+        if self.observer is not None:
+            self.observer.unknown()
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

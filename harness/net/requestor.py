@@ -3,6 +3,9 @@
 Every wait takes a timeout. The peer's maximum PDU length is honoured when fragmenting,
 unless a caller overrides it on purpose. Low-level handles (``send_pdu``, ``send_bytes``,
 ``half_close``, ``reset``) stay available for fault injection between the high-level steps.
+The connection follows the requestor's PS3.8 Table 9-10 state (``RequestorStates``): the table
+never blocks what we send, and a PDU the SCP sends where the table answers AA-1/AA-7/AA-8
+gets a finding on its trace entry.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from harness.wire.pdu import (
     ReleaseRP,
     ReleaseRQ,
 )
+from harness.wire.requestor_states import RequestorStates
 
 
 class AssociationError(Exception):
@@ -78,11 +82,19 @@ async def open_connection(host: str, port: int, *, timeout: float, trace: Trace 
     With ``tls`` the TLS handshake is part of the connect (and of its timeout)."""
     loop = asyncio.get_running_loop()
     stream = PDUStream()
+
+    def connected() -> PDUConnection:
+        # Called once TCP is connected, before anything can be read: the SCP's first PDU
+        # already meets the Table 9-10 state (Sta5, see RequestorStates.connected).
+        conn = PDUConnection(stream, max_receive=max_receive, trace=trace, assoc_id=assoc_id)
+        conn.observer = states = RequestorStates()
+        states.connected()
+        return conn
+
     try:
         _transport, conn = await asyncio.wait_for(
             loop.create_connection(
-                lambda: PDUConnection(stream, max_receive=max_receive, trace=trace,
-                                      assoc_id=assoc_id),
+                connected,
                 host, port, ssl=tls,
                 server_hostname=(server_hostname or host) if tls is not None else None,
                 ssl_handshake_timeout=timeout if tls is not None else None,
@@ -123,6 +135,12 @@ class Requestor:
         self.ended: PeerEnded | None = None
         self.assembler = MessageAssembler()
         self._partial: list[bytes] = []
+
+    @property
+    def states(self) -> RequestorStates | None:
+        """Our Table 9-10 state as followed by the connection (None if not watched)."""
+        observer = self.conn.observer
+        return observer if isinstance(observer, RequestorStates) else None
 
     @classmethod
     async def connect(cls, host: str, port: int, *, timeout: float = 10.0,
