@@ -529,7 +529,7 @@ def _reduce(run: ScenarioRun, sc: Scenario) -> str:
 
 
 def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
-    from harness.engine.names import uid_name
+    from harness.wire.uid import uid_name
 
     accepted = [{"sop_class": uid, "name": uid_name(uid), "transfer_syntaxes": sorted(ts)}
                 for uid, ts in sorted(obs.get("accepted", {}).items())]

@@ -21,10 +21,12 @@ from harness.net.requestor import DimseMessage, PeerEnded, Requestor
 from harness.net.trace import Trace
 from harness.scu.outcome import Outcome, from_peer_ended
 from harness.wire.constants import (
+    CT_IMAGE_STORAGE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     MCH_COMMAND,
     MCH_LAST,
+    MR_IMAGE_STORAGE,
     VERIFICATION_SOP_CLASS,
 )
 from harness.wire.dimse import (
@@ -49,9 +51,6 @@ from harness.wire.pdu import (
     ReleaseRQ,
     associate_rq,
 )
-
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def standard_contexts() -> list[PresentationContextRQ]:

@@ -12,7 +12,6 @@ Command sets are always Implicit VR Little Endian (PS3.7 6.3.1). Three paths:
 
 from __future__ import annotations
 
-import functools
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import ClassVar, Literal, cast
 from harness.wire.constants import NO_DATA_SET, PRIORITIES, VERIFICATION_SOP_CLASS, CommandField
 from harness.wire.findings import Finding
 from harness.wire.status import StatusCategory, c_store_legality, classify, describe
-from harness.wire.uid import uid_problem
+from harness.wire.uid import uid_name, uid_problem
 
 # ---------------------------------------------------------------------------------------------
 # The command element dictionary (PS3.7 E.1): element number of group 0000 -> (keyword, VR).
@@ -946,17 +945,6 @@ def _build(cf: int, el: dict[int, object], spec: _Spec) -> Message | None:
 # One-line summary.
 
 
-@functools.lru_cache(maxsize=256)
-def sop_class_name(uid: str) -> str:
-    """Name of a well-known UID from pydicom's dictionary (imported lazily), else the UID."""
-    try:
-        from pydicom._uid_dict import UID_dictionary
-    except Exception:  # pydicom missing or broken: the UID itself is still informative
-        return uid
-    entry = UID_dictionary.get(uid)
-    return str(entry[0]) if entry else uid
-
-
 def _short(uid: str, keep: int = 24) -> str:
     return uid if len(uid) <= keep else uid[:keep] + "..."
 
@@ -972,7 +960,7 @@ def summarize(decoded: DecodedCommand) -> str:
         parts.append(f"id={mid}")
     cuid = el.get(0x0002)
     if isinstance(cuid, str) and cuid:
-        parts.append(sop_class_name(cuid))
+        parts.append(uid_name(cuid))
     iuid = el.get(0x1000)
     if isinstance(iuid, str) and iuid:
         parts.append(_short(iuid))
