@@ -19,7 +19,6 @@ import contextlib
 import os
 import socket
 import ssl
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,12 @@ from harness.bench.workload import (
     Workload,
     plan_message,
 )
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDU_HEADER as _HDR
+from harness.wire.constants import PDV_HEADER as _PDV
+from harness.wire.constants import US_LE as _MSGID
+from harness.wire.constants import US_LE as _US
+from harness.wire.constants import CommandField
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
@@ -43,12 +48,8 @@ from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, Release
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
 IOV_MAX = 1024
 UNLIMITED_WINDOW = 4096  # what "no limit" (0) means in practice: outstanding stores at most
-_HDR = struct.Struct(">BBI")
-_PDV = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
-_US = struct.Struct("<H")
-_MSGID = struct.Struct("<H")
-C_STORE_RSP = 0x8001
+# The response the receive fast path expects (the wire table is the one home of command fields).
+C_STORE_RSP = int(CommandField.C_STORE_RSP)
 
 
 class BenchError(Exception):

@@ -27,15 +27,15 @@ import sys
 import threading
 from collections.abc import Callable
 
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDU_HEADER as _HDR
+from harness.wire.constants import PDV_HEADER as _PDV
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import CStoreRSP, encode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextAC, SubItem
 from harness.wire.pdu import AssociateRQ, ReleaseRP, associate_ac, pdu_header
 
-_HDR = struct.Struct(">BBI")
 _RECORD = struct.Struct(">QQ")  # plain streams: total length, record (instance) length
-_PDV = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
 SINK_MAX_PDU = 65536
 
 

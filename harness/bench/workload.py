@@ -30,6 +30,8 @@ from harness.wire.constants import (
     MCH_COMMAND,
     MCH_LAST,
 )
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.dataset_raw import ts_encoding
 from harness.wire.dimse import CStoreRQ, encode_command
 from harness.wire.fragment import max_fragment
@@ -57,8 +59,6 @@ SMALL_MESSAGE = 256 * 1024
 # File-backed templates larger than this are memory-mapped instead of read.
 MAP_FILES_FROM = 1 << 20
 
-_PDV_HDR = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
 
 
 class WorkloadError(ValueError):

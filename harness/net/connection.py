@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 from harness.net.trace import Trace
+from harness.wire.constants import PDATA_PDV_HEADER as _ONE_PDV_HDR  # P-DATA-TF + its only PDV
+from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.decode import decode_pdata_clean, decode_pdu, summarize
 from harness.wire.findings import Finding
 from harness.wire.framing import Oversized, ReceiveBuffer
@@ -71,8 +73,6 @@ def set_nodelay(sock: socket.socket | None) -> None:
 
 _P_DATA_TF = 0x04
 _NAMES = {t: pdu_name(t) for t in range(1, 8)}
-_PDV_HDR = struct.Struct(">IBB")
-_ONE_PDV_HDR = struct.Struct(">BBIIBB")  # P-DATA-TF header + the header of its only PDV
 
 # (context ID, last fragment, fragment, PDU-length) -> True if consumed; see ``data_hook``.
 DataHook = Callable[[int, bool, memoryview, int], bool]

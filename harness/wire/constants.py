@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 
 
@@ -41,6 +42,18 @@ PDU_HEADER_LEN = 6
 ITEM_HEADER_LEN = 4
 PDV_HEADER_LEN = 6  # item length (4) + presentation context ID (1) + message control header (1)
 ASSOCIATE_FIXED_LEN = 68  # bytes 7..74 of A-ASSOCIATE-RQ/AC after the 6-byte header
+
+# Header layouts, big-endian (PS3.8 9.3.1, 9.3.5, 9.3.2.x, E.2); every module packs and unpacks
+# headers with these objects (module-level, so a hot path pays one global lookup, no more).
+PDU_HEADER = struct.Struct(">BBI")  # PDU type, reserved, PDU length
+ITEM_HEADER = struct.Struct(">BBH")  # item type, reserved, item length
+PDV_HEADER = struct.Struct(">IBB")  # PDV item length, presentation context ID, control header
+# A P-DATA-TF header followed by the header of its first PDV (one unpack for a one-PDV PDU).
+PDATA_PDV_HEADER = struct.Struct(">BBIIBB")
+# A data element header in Implicit VR Little Endian (group, element, value length): the command
+# set encoding (PS3.7 6.3.1), and a US value.
+IMPLICIT_LE_ELEMENT_HEADER = struct.Struct("<HHI")
+US_LE = struct.Struct("<H")
 
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"

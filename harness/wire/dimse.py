@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, cast
 
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _HDR
 from harness.wire.constants import NO_DATA_SET, PRIORITIES, VERIFICATION_SOP_CLASS, CommandField
 from harness.wire.findings import Finding
 from harness.wire.status import StatusCategory, c_store_legality, classify, describe
@@ -215,7 +216,6 @@ class DecodedCommand:
 _P_H = struct.Struct("<H").pack
 _P_I = struct.Struct("<I").pack
 _P_HH = struct.Struct("<HH").pack
-_HDR = struct.Struct("<HHI")
 
 
 def value_us(value: int) -> bytes:
