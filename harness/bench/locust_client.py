@@ -30,8 +30,16 @@ from pathlib import Path
 from harness.bench.sender import ADVERTISED_MAX_PDU, Negotiated, SenderConfig
 from harness.bench.workload import UID_LENGTH, MessagePlan, Template, UidSource, Workload
 from harness.bench.workload import plan_message as _plan_message
+from harness.wire.constants import (
+    COMMAND_FIELD,
+    MCH_COMMAND,
+    MCH_LAST,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    STATUS,
+    CommandField,
+    PDUType,
+)
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
-from harness.wire.constants import MCH_COMMAND, MCH_LAST, CommandField, PDUType
 from harness.wire.constants import PDATA_PDV_HEADER as _PDU_PDV
 from harness.wire.constants import US_LE as _US
 from harness.wire.decode import decode_pdata_clean, decode_pdu
@@ -393,11 +401,11 @@ def _fast_response(raw: bytes) -> tuple[int, int] | None:
         if group != 0 or pos + vlen > end:
             return None
         if vlen == 2:
-            if element == 0x0100:
+            if element == COMMAND_FIELD:
                 command_field = _US.unpack_from(raw, pos)[0]
-            elif element == 0x0120:
+            elif element == MESSAGE_ID_BEING_RESPONDED_TO:
                 responded = _US.unpack_from(raw, pos)[0]
-            elif element == 0x0900:
+            elif element == STATUS:
                 status = _US.unpack_from(raw, pos)[0]
         pos += vlen
     if pos != end or command_field != _C_STORE_RSP or responded < 0 or status < 0:

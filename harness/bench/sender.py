@@ -34,12 +34,17 @@ from harness.bench.workload import (
     Workload,
     plan_message,
 )
+from harness.wire.constants import (
+    COMMAND_FIELD,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    STATUS,
+    CommandField,
+)
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
 from harness.wire.constants import US_LE as _MSGID
 from harness.wire.constants import US_LE as _US
-from harness.wire.constants import CommandField
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
@@ -527,11 +532,11 @@ class BenchAssociation:
                 command_field = -2
                 break
             if length == 2:
-                if element == 0x0100:
+                if element == COMMAND_FIELD:
                     command_field = _US.unpack_from(buf, pos)[0]
-                elif element == 0x0120:
+                elif element == MESSAGE_ID_BEING_RESPONDED_TO:
                     responded = _US.unpack_from(buf, pos)[0]
-                elif element == 0x0900:
+                elif element == STATUS:
                     status = _US.unpack_from(buf, pos)[0]
             pos += length
         if command_field != C_STORE_RSP or responded < 0 or status < 0:

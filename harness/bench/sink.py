@@ -27,6 +27,12 @@ import sys
 import threading
 from collections.abc import Callable
 
+from harness.wire.constants import (
+    AFFECTED_SOP_CLASS_UID,
+    AFFECTED_SOP_INSTANCE_UID,
+    COMMAND_DATA_SET_TYPE,
+    MESSAGE_ID,
+)
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
@@ -47,13 +53,13 @@ def _command_fields(buf: bytes | bytearray | memoryview) -> tuple[int, str, str,
         _g, element, length = _ELEMENT.unpack_from(buf, pos)
         pos += 8
         value = bytes(buf[pos:pos + length])
-        if element == 0x0110:
+        if element == MESSAGE_ID:
             msg_id = int.from_bytes(value, "little")
-        elif element == 0x0002:
+        elif element == AFFECTED_SOP_CLASS_UID:
             cls = value.rstrip(b"\x00 ").decode("ascii", "replace")
-        elif element == 0x1000:
+        elif element == AFFECTED_SOP_INSTANCE_UID:
             inst = value.rstrip(b"\x00 ").decode("ascii", "replace")
-        elif element == 0x0800:
+        elif element == COMMAND_DATA_SET_TYPE:
             has_data = int.from_bytes(value, "little") != 0x0101
         pos += length
     return msg_id, cls, inst, has_data

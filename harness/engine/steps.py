@@ -31,10 +31,13 @@ from harness.net.connection import ConnectionClosed, PeerTimeout
 from harness.scu.client import Framing, SimulatedSCU, StoreRequest
 from harness.scu.outcome import Outcome
 from harness.wire.constants import (
+    COMMAND_FIELD,
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
+    MESSAGE_ID,
+    MESSAGE_ID_BEING_RESPONDED_TO,
     SOP_CLASS_SHORT_NAMES,
     TRANSFER_SYNTAX_SHORT_NAMES,
     VERIFICATION_SOP_CLASS,
@@ -509,7 +512,7 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
             out.extra["kept"] = KeptWatch(uids, before, run.sent[-1], len(run.sent) - 1)
     if out.kind == "response" and out.message is not None:
         # Without (0000,0110) in the request the SCP cannot echo it (G01): not checked.
-        answered = None if request.overrides.get(0x0110, 0) is None else msg_id
+        answered = None if request.overrides.get(MESSAGE_ID, 0) is None else msg_id
         universal(run).store_response(out.message, answered, request.sop_class_uid,
                                       request.sop_instance_uid, context_id)
         after_response(run, out.status, out.extra)
@@ -548,7 +551,7 @@ def _situation(scu: SimulatedSCU, request: StoreRequest, context_id: int,
     accepted = scu.requestor.accepted_contexts
     abstract = accepted.get(context_id, ("", ""))[0]
     duplicate = request.message_id in scu.pending
-    command_field = request.overrides.get(0x0100, 0x0001)
+    command_field = request.overrides.get(COMMAND_FIELD, 0x0001)
     return StoreSituation(
         command_field=command_field if isinstance(command_field, int) else 0x0001,
         context_abstract=abstract, context_accepted=context_id in accepted,
@@ -636,7 +639,7 @@ async def op_wait_response(run: ScenarioRun, params: dict[str, Any], scu: Simula
         if out.kind != "response" or out.message is None:
             break
         responses.append(out.message)
-        answered = out.message.command.elements.get(0x0120)
+        answered = out.message.command.elements.get(MESSAGE_ID_BEING_RESPONDED_TO)
         req = _request_for(run, answered)
         if req is None:
             universal(run).unexpected_response(out.message)

@@ -26,6 +26,7 @@ from harness.wire.constants import (
     IMPLICIT_VR_LE,
     MCH_COMMAND,
     MCH_LAST,
+    MESSAGE_ID_BEING_RESPONDED_TO,
     MR_IMAGE_STORAGE,
     VERIFICATION_SOP_CLASS,
 )
@@ -357,7 +358,7 @@ class SimulatedSCU:
         return self._response_outcome(got, elapsed)
 
     def _response_outcome(self, msg: DimseMessage, elapsed: float) -> Outcome:
-        answered = msg.command.elements.get(0x0120)
+        answered = msg.command.elements.get(MESSAGE_ID_BEING_RESPONDED_TO)
         if answered in self.pending:
             self.pending.remove(answered)  # type: ignore[arg-type]
         return Outcome("response", "", elapsed, message=msg, findings=list(msg.findings))
