@@ -39,6 +39,7 @@ from harness.wire.constants import (
     MESSAGE_ID_BEING_RESPONDED_TO,
     STATUS,
     CommandField,
+    PDUType,
 )
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
 from harness.wire.constants import PDU_HEADER as _HDR
@@ -49,6 +50,11 @@ from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
+
+# PDU types as plain ints: compared once per PDU on the receive path.
+_P_DATA_TF = int(PDUType.P_DATA_TF)
+_A_ABORT = int(PDUType.A_ABORT)
+_A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
 
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
 IOV_MAX = 1024
@@ -474,16 +480,16 @@ class BenchAssociation:
                     self._grow(total)
                     return
                 break
-            if pdu_type == 0x04:
+            if pdu_type == _P_DATA_TF:
                 self._pdata(pos + 6, pos + total)
             elif self._pdu_waiter is not None and not self._pdu_waiter.done():
                 self._pdu_waiter.set_result(bytes(buf[pos:pos + total]))
-            elif pdu_type == 0x07:
+            elif pdu_type == _A_ABORT:
                 pdu, _f = decode_pdu(bytes(buf[pos:pos + total]))
                 how = pdu.describe() if isinstance(pdu, Abort) else "A-ABORT"
                 self._fail(BenchError(f"association aborted by the peer: {how}"))
                 return
-            elif pdu_type == 0x05:
+            elif pdu_type == _A_RELEASE_RQ:
                 self._fail(BenchError("the peer asked to release the association mid-run"))
                 return
             else:

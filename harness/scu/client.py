@@ -29,6 +29,7 @@ from harness.wire.constants import (
     MESSAGE_ID_BEING_RESPONDED_TO,
     MR_IMAGE_STORAGE,
     VERIFICATION_SOP_CLASS,
+    PDUType,
 )
 from harness.wire.dimse import (
     CCancelRQ,
@@ -430,8 +431,8 @@ class SimulatedSCU:
             return Outcome("release", "A-RELEASE-RP", elapsed)
         if isinstance(pdu, AssociateAC):
             return Outcome("accepted", "A-ASSOCIATE-AC", elapsed)
-        return from_peer_ended(PeerEnded("abort" if pdu.pdu_type == 7 else "unexpected", pdu),
-                               elapsed)
+        how = "abort" if pdu.pdu_type == PDUType.A_ABORT else "unexpected"
+        return from_peer_ended(PeerEnded(how, pdu), elapsed)
 
     async def expect_close(self, timeout: float) -> Outcome:
         """Wait until the SCP closes the connection (ARTIM checks); PDUs on the way are noted."""
