@@ -31,6 +31,7 @@ from harness.net.connection import ConnectionClosed, PeerTimeout
 from harness.scu.client import Framing, SimulatedSCU, StoreRequest
 from harness.scu.outcome import Outcome
 from harness.wire.constants import (
+    APPLICATION_CONTEXT_NAME,
     COMMAND_FIELD,
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
@@ -187,7 +188,7 @@ def build_rq(run: ScenarioRun, params: dict[str, Any]) -> AssociateRQ:
                       max_pdu=int(params.get("max_pdu", 16384)),
                       extra_user_items=_user_items(params),
                       application_context=str(params.get("application_context",
-                                                         "1.2.840.10008.3.1.1.1")))
+                                                         APPLICATION_CONTEXT_NAME)))
     if "protocol_version" in params:
         rq.protocol_version = int(params["protocol_version"])
     ui = rq.user_information
