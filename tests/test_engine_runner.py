@@ -25,9 +25,9 @@ from harness.engine.context import (
 from harness.engine.embedded import EmbeddedSCP, embedded_profile
 from harness.engine.loader import load_file, load_suite, select
 from harness.engine.model import OUTCOMES, Scenario
-from harness.engine.names import uid_name
 from harness.engine.runner import TARGET_DOWN, Runner, _budget, conformance_statement
 from harness.scp.profile import Profile
+from harness.wire.uid import uid_name
 
 TOP_KEYS = {"harness_version", "started_at", "duration_s", "target", "summary", "scenarios"}
 TARGET_KEYS = {"host", "port", "called_aet", "implementation_class_uid",

@@ -23,7 +23,6 @@ import contextlib
 import os
 import select
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,18 @@ from pathlib import Path
 from harness.bench.sender import ADVERTISED_MAX_PDU, Negotiated, SenderConfig
 from harness.bench.workload import UID_LENGTH, MessagePlan, Template, UidSource, Workload
 from harness.bench.workload import plan_message as _plan_message
-from harness.wire.constants import MCH_COMMAND, MCH_LAST, CommandField, PDUType
+from harness.wire.constants import (
+    COMMAND_FIELD,
+    MCH_COMMAND,
+    MCH_LAST,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    STATUS,
+    CommandField,
+    PDUType,
+)
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDATA_PDV_HEADER as _PDU_PDV
+from harness.wire.constants import US_LE as _US
 from harness.wire.decode import decode_pdata_clean, decode_pdu
 from harness.wire.dimse import CStoreRSP, decode_command
 from harness.wire.framing import Oversized, ReceiveBuffer
@@ -41,9 +51,6 @@ from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, Release
 # The receive fast path's layouts (PS3.8 9.3.5 PDU and PDV headers, PS3.5 7.1.2 implicit VR
 # LE element header of the command set); anything it does not recognise goes to the wire
 # decoders, which say what is wrong.
-_PDU_PDV = struct.Struct(">BBIIBB")
-_ELEMENT = struct.Struct("<HHI")
-_US = struct.Struct("<H")
 _C_STORE_RSP = int(CommandField.C_STORE_RSP)
 _COMMAND_LAST = MCH_COMMAND | MCH_LAST
 MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is tiny; anything this large is a broken peer
@@ -394,11 +401,11 @@ def _fast_response(raw: bytes) -> tuple[int, int] | None:
         if group != 0 or pos + vlen > end:
             return None
         if vlen == 2:
-            if element == 0x0100:
+            if element == COMMAND_FIELD:
                 command_field = _US.unpack_from(raw, pos)[0]
-            elif element == 0x0120:
+            elif element == MESSAGE_ID_BEING_RESPONDED_TO:
                 responded = _US.unpack_from(raw, pos)[0]
-            elif element == 0x0900:
+            elif element == STATUS:
                 status = _US.unpack_from(raw, pos)[0]
         pos += vlen
     if pos != end or command_field != _C_STORE_RSP or responded < 0 or status < 0:

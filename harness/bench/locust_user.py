@@ -46,8 +46,8 @@ from harness.bench.workload import (
     resolve_transfer_syntax,
 )
 from harness.net.address import parse_address
-from harness.wire.dimse import sop_class_name
 from harness.wire.status import classify, describe
+from harness.wire.uid import uid_name
 
 log = logging.getLogger("dicom-harness")
 
@@ -161,7 +161,7 @@ class DicomStoreUser(User):
         self.cfg = cfg  # set last: store_one idles while it is None
         self.uids = UidSource(_PROC.nonce, _PROC.next_stream())
         self.per_association = max(0, int(opts.dicom_stores_per_association))
-        self.names = {t.sop_class: f"{workload.name} {sop_class_name(t.sop_class)}"
+        self.names = {t.sop_class: f"{workload.name} {uid_name(t.sop_class)}"
                       for t in workload.templates}
 
     def _open(self) -> BlockingAssociation | None:

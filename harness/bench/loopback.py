@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 import time
 from typing import Any
 
+from harness.bench.sink import STREAM_HEADER as _RECORD
 from harness.bench.sink import SinkProcess
 
-_RECORD = struct.Struct(">QQ")  # stream length, record length (0: no files)
 CHUNK = 1 << 20
 MAX_BYTES_PER_CONNECTION = 4 << 30
 

@@ -19,7 +19,6 @@ import contextlib
 import os
 import socket
 import ssl
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,20 +34,33 @@ from harness.bench.workload import (
     Workload,
     plan_message,
 )
+from harness.wire.constants import (
+    COMMAND_FIELD,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    STATUS,
+    CommandField,
+    PDUType,
+)
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDU_HEADER as _HDR
+from harness.wire.constants import PDV_HEADER as _PDV
+from harness.wire.constants import US_LE as _MSGID
+from harness.wire.constants import US_LE as _US
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
 
+# PDU types as plain ints: compared once per PDU on the receive path.
+_P_DATA_TF = int(PDUType.P_DATA_TF)
+_A_ABORT = int(PDUType.A_ABORT)
+_A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
+
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
 IOV_MAX = 1024
 UNLIMITED_WINDOW = 4096  # what "no limit" (0) means in practice: outstanding stores at most
-_HDR = struct.Struct(">BBI")
-_PDV = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
-_US = struct.Struct("<H")
-_MSGID = struct.Struct("<H")
-C_STORE_RSP = 0x8001
+# The response the receive fast path expects (the wire table is the one home of command fields).
+C_STORE_RSP = int(CommandField.C_STORE_RSP)
 
 
 class BenchError(Exception):
@@ -468,16 +480,16 @@ class BenchAssociation:
                     self._grow(total)
                     return
                 break
-            if pdu_type == 0x04:
+            if pdu_type == _P_DATA_TF:
                 self._pdata(pos + 6, pos + total)
             elif self._pdu_waiter is not None and not self._pdu_waiter.done():
                 self._pdu_waiter.set_result(bytes(buf[pos:pos + total]))
-            elif pdu_type == 0x07:
+            elif pdu_type == _A_ABORT:
                 pdu, _f = decode_pdu(bytes(buf[pos:pos + total]))
                 how = pdu.describe() if isinstance(pdu, Abort) else "A-ABORT"
                 self._fail(BenchError(f"association aborted by the peer: {how}"))
                 return
-            elif pdu_type == 0x05:
+            elif pdu_type == _A_RELEASE_RQ:
                 self._fail(BenchError("the peer asked to release the association mid-run"))
                 return
             else:
@@ -526,11 +538,11 @@ class BenchAssociation:
                 command_field = -2
                 break
             if length == 2:
-                if element == 0x0100:
+                if element == COMMAND_FIELD:
                     command_field = _US.unpack_from(buf, pos)[0]
-                elif element == 0x0120:
+                elif element == MESSAGE_ID_BEING_RESPONDED_TO:
                     responded = _US.unpack_from(buf, pos)[0]
-                elif element == 0x0900:
+                elif element == STATUS:
                     status = _US.unpack_from(buf, pos)[0]
             pos += length
         if command_field != C_STORE_RSP or responded < 0 or status < 0:

@@ -27,15 +27,31 @@ import sys
 import threading
 from collections.abc import Callable
 
+from harness.wire.constants import (
+    AFFECTED_SOP_CLASS_UID,
+    AFFECTED_SOP_INSTANCE_UID,
+    COMMAND_DATA_SET_TYPE,
+    MCH_COMMAND,
+    MCH_LAST,
+    MESSAGE_ID,
+    PDUType,
+)
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDU_HEADER as _HDR
+from harness.wire.constants import PDV_HEADER as _PDV
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import CStoreRSP, encode_command
 from harness.wire.items import AsyncOpsWindow, PresentationContextAC, SubItem
 from harness.wire.pdu import AssociateRQ, ReleaseRP, associate_ac, pdu_header
 
-_HDR = struct.Struct(">BBI")
-_RECORD = struct.Struct(">QQ")  # plain streams: total length, record (instance) length
-_PDV = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
+# PDU types as plain ints: compared once per PDU on the receive path.
+_A_ASSOCIATE_RQ = int(PDUType.A_ASSOCIATE_RQ)
+_P_DATA_TF = int(PDUType.P_DATA_TF)
+_A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
+
+# Plain streams start with this header: total length, record (instance) length (0: no files).
+STREAM_HEADER = struct.Struct(">QQ")
+_RECORD = STREAM_HEADER
 SINK_MAX_PDU = 65536
 
 
@@ -47,13 +63,13 @@ def _command_fields(buf: bytes | bytearray | memoryview) -> tuple[int, str, str,
         _g, element, length = _ELEMENT.unpack_from(buf, pos)
         pos += 8
         value = bytes(buf[pos:pos + length])
-        if element == 0x0110:
+        if element == MESSAGE_ID:
             msg_id = int.from_bytes(value, "little")
-        elif element == 0x0002:
+        elif element == AFFECTED_SOP_CLASS_UID:
             cls = value.rstrip(b"\x00 ").decode("ascii", "replace")
-        elif element == 0x1000:
+        elif element == AFFECTED_SOP_INSTANCE_UID:
             inst = value.rstrip(b"\x00 ").decode("ascii", "replace")
-        elif element == 0x0800:
+        elif element == COMMAND_DATA_SET_TYPE:
             has_data = int.from_bytes(value, "little") != 0x0101
         pos += length
     return msg_id, cls, inst, has_data
@@ -93,7 +109,7 @@ class DicomSink(asyncio.Protocol):
     def _pdu(self, pdu_type: int, pdu: memoryview) -> None:
         transport = self.transport
         assert transport is not None
-        if pdu_type == 0x01:
+        if pdu_type == _A_ASSOCIATE_RQ:
             rq, _findings = decode_pdu(bytes(pdu))
             if not isinstance(rq, AssociateRQ):
                 transport.close()
@@ -105,23 +121,23 @@ class DicomSink(asyncio.Protocol):
             extra: list[SubItem] | None = [AsyncOpsWindow(*window)] if window else None
             transport.write(associate_ac(rq, results, max_pdu=SINK_MAX_PDU,
                                          extra_user_items=extra).encode())
-        elif pdu_type == 0x04:
+        elif pdu_type == _P_DATA_TF:
             pos, end = 6, len(pdu)
             while pos + 6 <= end:
                 item_len, cid, mch = _PDV.unpack_from(pdu, pos)
                 value = pdu[pos + 6:pos + 4 + item_len]
                 pos += 4 + item_len
-                if mch & 0x01:
+                if mch & MCH_COMMAND:
                     self.command += value
-                    if mch & 0x02:
+                    if mch & MCH_LAST:
                         msg_id, cls, inst, has_data = _command_fields(self.command)
                         self.command.clear()
                         self.pending = (msg_id, cls, inst)
                         if not has_data:
                             self._answer(cid)
-                elif mch & 0x02:
+                elif mch & MCH_LAST:
                     self._answer(cid)
-        elif pdu_type == 0x05:
+        elif pdu_type == _A_RELEASE_RQ:
             transport.write(ReleaseRP().encode())
             transport.close()
         else:

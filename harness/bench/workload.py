@@ -23,13 +23,17 @@ from pathlib import Path
 
 from harness.datasets import KINDS, encode_dataset, encode_file, make_instance, uid_offsets
 from harness.wire.constants import (
+    AFFECTED_SOP_INSTANCE_UID,
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     MCH_COMMAND,
     MCH_LAST,
+    MESSAGE_ID,
 )
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.dataset_raw import ts_encoding
 from harness.wire.dimse import CStoreRQ, encode_command
 from harness.wire.fragment import max_fragment
@@ -57,8 +61,6 @@ SMALL_MESSAGE = 256 * 1024
 # File-backed templates larger than this are memory-mapped instead of read.
 MAP_FILES_FROM = 1 << 20
 
-_PDV_HDR = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
 
 
 class WorkloadError(ValueError):
@@ -319,9 +321,9 @@ def command_template(sop_class: str) -> tuple[bytes, int, int]:
     pos = 0
     while pos + 8 <= len(command):
         _group, element, length = _ELEMENT.unpack_from(command, pos)
-        if element == 0x0110:
+        if element == MESSAGE_ID:
             msgid_at = pos + 8
-        elif element == 0x1000:
+        elif element == AFFECTED_SOP_INSTANCE_UID:
             uid_at = pos + 8
         pos += 8 + length
     if msgid_at < 0 or uid_at < 0:

@@ -24,6 +24,16 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from harness import __version__
+from harness.wire.constants import (
+    BASIC_TEXT_SR_STORAGE,
+    CR_IMAGE_STORAGE,
+    CT_IMAGE_STORAGE,
+    ENCAPSULATED_PDF_STORAGE,
+    MG_IMAGE_STORAGE,
+    MR_IMAGE_STORAGE,
+    SC_IMAGE_STORAGE,
+    US_IMAGE_STORAGE,
+)
 
 HARNESS_UID_ROOT = "2.25"
 
@@ -65,27 +75,27 @@ class KindSpec:
 KINDS: dict[str, KindSpec] = {
     spec.name: spec
     for spec in (
-        KindSpec("tiny", "1.2.840.10008.5.1.4.1.1.2", "CT Image Storage", "CT", 22, 20,
+        KindSpec("tiny", CT_IMAGE_STORAGE, "CT Image Storage", "CT", 22, 20,
                  description="about 2 KB: a CT with 20x22 16-bit pixels"),
-        KindSpec("ct", "1.2.840.10008.5.1.4.1.1.2", "CT Image Storage", "CT", 512, 512,
+        KindSpec("ct", CT_IMAGE_STORAGE, "CT Image Storage", "CT", 512, 512,
                  description="CT slice, 512x512 16-bit (512 KiB of pixels)"),
-        KindSpec("mr", "1.2.840.10008.5.1.4.1.1.4", "MR Image Storage", "MR", 256, 256,
+        KindSpec("mr", MR_IMAGE_STORAGE, "MR Image Storage", "MR", 256, 256,
                  description="MR slice, 256x256 16-bit"),
-        KindSpec("cr", "1.2.840.10008.5.1.4.1.1.1", "Computed Radiography Image Storage",
+        KindSpec("cr", CR_IMAGE_STORAGE, "Computed Radiography Image Storage",
                  "CR", 2500, 2048, description="chest CR, 2048x2500 16-bit (about 10 MB)"),
-        KindSpec("us", "1.2.840.10008.5.1.4.1.1.3.1", "Ultrasound Multi-frame Image Storage",
+        KindSpec("us", US_IMAGE_STORAGE, "Ultrasound Multi-frame Image Storage",
                  "US", 480, 640, frames=6, samples_per_pixel=3, bits_allocated=8,
                  bits_stored=8, photometric="RGB", multiframe=True,
                  description="US cine loop, 6 RGB frames of 640x480"),
-        KindSpec("mg", "1.2.840.10008.5.1.4.1.1.1.2",
+        KindSpec("mg", MG_IMAGE_STORAGE,
                  "Digital Mammography X-Ray Image Storage - For Presentation", "MG", 6144,
                  4096, bits_stored=14, description="mammogram, 4096x6144 16-bit (about 50 MB)"),
-        KindSpec("sc", "1.2.840.10008.5.1.4.1.1.7", "Secondary Capture Image Storage", "OT",
+        KindSpec("sc", SC_IMAGE_STORAGE, "Secondary Capture Image Storage", "OT",
                  512, 512, bits_allocated=8, bits_stored=8,
                  description="secondary capture, 512x512 8-bit"),
-        KindSpec("sr", "1.2.840.10008.5.1.4.1.1.88.11", "Basic Text SR Storage", "SR",
+        KindSpec("sr", BASIC_TEXT_SR_STORAGE, "Basic Text SR Storage", "SR",
                  description="Basic Text SR with a small content tree (undefined lengths)"),
-        KindSpec("pdf", "1.2.840.10008.5.1.4.1.1.104.1", "Encapsulated PDF Storage", "DOC",
+        KindSpec("pdf", ENCAPSULATED_PDF_STORAGE, "Encapsulated PDF Storage", "DOC",
                  description="Encapsulated PDF holding a one-page PDF made in code"),
     )
 }

@@ -22,7 +22,13 @@ from pydicom.dataset import Dataset
 
 from harness.datasets.encode import decode_dataset, deflate, encode_dataset, inflate
 from harness.datasets.factory import derive_uid
-from harness.wire.constants import EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE
+from harness.wire.constants import (
+    CT_IMAGE_STORAGE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    MR_IMAGE_STORAGE,
+)
 from harness.wire.dataset_check import ElementInfo, walk_elements
 from harness.wire.dataset_raw import (
     ITEM_DELIMITATION_TAG,
@@ -38,8 +44,6 @@ from harness.wire.dataset_raw import (
 SOP_CLASS_UID_TAG = 0x00080016
 SOP_INSTANCE_UID_TAG = 0x00080018
 ROWS_TAG = 0x00280010
-MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 # A valid UID of exactly 64 characters (the PS3.5 9.1 maximum) and one of 65.
 UID_64 = "2.25." + "9" * 59

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SEVERITIES = ("must", "should", "info")
+SEVERITIES: tuple[str, ...] = ("must", "should", "info")
 OUTCOMES = ("pass", "fail", "warn", "skip", "error", "info")
 
-GROUP_TITLES = {
+# The one table of scenario group titles (the letters of the scenario files' "group:"). The
+# runner writes each scenario's title into the results ("group_title"); reports read it there.
+GROUP_TITLES: dict[str, str] = {
     "A": "Association negotiation",
     "B": "C-STORE happy paths and framing",
     "C": "Response fields and statuses",

@@ -24,6 +24,7 @@ from harness.engine.steps import STEPS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
 from harness.engine.tls_steps import TLS_REQUIREMENTS
 from harness.scu.outcome import Outcome
+from harness.wire.constants import MESSAGE_ID_BEING_RESPONDED_TO
 
 _WIND_DOWN = ("release", "abort", "reset", "fin", "expect_close", "sleep")
 DEFAULT_EXPECT = {"associate": "accepted", "store": "response", "echo": "response",
@@ -300,8 +301,8 @@ class Runner:
         spec = spec if isinstance(spec, dict) else {"ids": spec}
         want = [int(x) for x in spec.get("ids", [])]
         any_order = spec.get("order") == "any"
-        got = [int(m.command.elements.get(0x0120, -1)) for m in  # type: ignore[call-overload]
-               out.responses]
+        got = [int(m.command.elements.get(MESSAGE_ID_BEING_RESPONDED_TO, -1))  # type: ignore[call-overload]
+               for m in out.responses]
         ok = sorted(got) == sorted(want) if any_order else got == want
         run.check(f"{label}: responses", "must", ok,
                   f"Message IDs Being Responded To {want}" + (" in any order" if any_order
@@ -529,7 +530,7 @@ def _reduce(run: ScenarioRun, sc: Scenario) -> str:
 
 
 def conformance_statement(obs: dict[str, Any]) -> dict[str, Any]:
-    from harness.engine.names import uid_name
+    from harness.wire.uid import uid_name
 
     accepted = [{"sop_class": uid, "name": uid_name(uid), "transfer_syntaxes": sorted(ts)}
                 for uid, ts in sorted(obs.get("accepted", {}).items())]

@@ -31,10 +31,16 @@ from harness.net.connection import ConnectionClosed, PeerTimeout
 from harness.scu.client import Framing, SimulatedSCU, StoreRequest
 from harness.scu.outcome import Outcome
 from harness.wire.constants import (
+    APPLICATION_CONTEXT_NAME,
+    COMMAND_FIELD,
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
+    MESSAGE_ID,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    SOP_CLASS_SHORT_NAMES,
+    TRANSFER_SYNTAX_SHORT_NAMES,
     VERIFICATION_SOP_CLASS,
 )
 from harness.wire.items import (
@@ -59,31 +65,8 @@ from harness.wire.pdu import (
     ReleaseRQ,
 )
 
-SOP_CLASSES = {
-    "CT": "1.2.840.10008.5.1.4.1.1.2",
-    "MR": "1.2.840.10008.5.1.4.1.1.4",
-    "CR": "1.2.840.10008.5.1.4.1.1.1",
-    "US": "1.2.840.10008.5.1.4.1.1.3.1",
-    "MG": "1.2.840.10008.5.1.4.1.1.1.2",
-    "SC": "1.2.840.10008.5.1.4.1.1.7",
-    "SR": "1.2.840.10008.5.1.4.1.1.88.11",
-    "PDF": "1.2.840.10008.5.1.4.1.1.104.1",
-    "RTPLAN": "1.2.840.10008.5.1.4.1.1.481.5",
-    "VERIFICATION": VERIFICATION_SOP_CLASS,
-    "PRIVATE": "1.2.3.999.1",
-    "TINY": "1.2.840.10008.5.1.4.1.1.2",
-}
-TRANSFER_SYNTAXES = {
-    "IVRLE": IMPLICIT_VR_LE,
-    "EVRLE": EXPLICIT_VR_LE,
-    "EVRBE": EXPLICIT_VR_BE,
-    "DEFLATED": DEFLATED_EXPLICIT_VR_LE,
-    "JPEG_BASELINE": "1.2.840.10008.1.2.4.50",
-    "JPEG_LOSSLESS": "1.2.840.10008.1.2.4.70",
-    "RLE": "1.2.840.10008.1.2.5",
-    "J2K": "1.2.840.10008.1.2.4.90",
-    "BOGUS": "1.2.3.999.2",
-}
+SOP_CLASSES = SOP_CLASS_SHORT_NAMES
+TRANSFER_SYNTAXES = TRANSFER_SYNTAX_SHORT_NAMES
 NATIVE = {IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE}
 # What the bytes of an encoding malformer really are, by the context's transfer syntax: the
 # stored object is compared with their true meaning (F06).
@@ -205,7 +188,7 @@ def build_rq(run: ScenarioRun, params: dict[str, Any]) -> AssociateRQ:
                       max_pdu=int(params.get("max_pdu", 16384)),
                       extra_user_items=_user_items(params),
                       application_context=str(params.get("application_context",
-                                                         "1.2.840.10008.3.1.1.1")))
+                                                         APPLICATION_CONTEXT_NAME)))
     if "protocol_version" in params:
         rq.protocol_version = int(params["protocol_version"])
     ui = rq.user_information
@@ -378,7 +361,7 @@ def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tu
     """The context a store goes on. A context the SCP rejected (or never saw) is used only
     when the step says ``unaccepted: true`` (the scenario is about exactly that); otherwise
     the step does not apply (:class:`NotNegotiated`)."""
-    from harness.engine.names import uid_name
+    from harness.wire.uid import uid_name
 
     ctx = params.get("context")
     accepted = scu.requestor.accepted_contexts
@@ -397,7 +380,7 @@ def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tu
 
 def _context_result(scu: SimulatedSCU, cid: int) -> str:
     """How the SCP answered a context (PS3.8 Table 9-18), for the skip reason."""
-    from harness.engine.names import uid_name
+    from harness.wire.uid import uid_name
 
     ac, rq = scu.ac, scu.requestor.rq
     proposed = {pc.context_id: pc for pc in rq.presentation_contexts} if rq else {}
@@ -447,7 +430,7 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
         return not_negotiated(str(exc))
     ts = transfer_syntax(params.get("transfer_syntax", context_ts))
     if ts not in NATIVE and "transfer_syntax" not in params and "data_hex" not in params:
-        from harness.engine.names import uid_name
+        from harness.wire.uid import uid_name
 
         return Outcome("skipped", f"the accepted transfer syntax {uid_name(ts)} needs "
                        "encapsulated (compressed) Pixel Data, which the harness does not "
@@ -530,7 +513,7 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
             out.extra["kept"] = KeptWatch(uids, before, run.sent[-1], len(run.sent) - 1)
     if out.kind == "response" and out.message is not None:
         # Without (0000,0110) in the request the SCP cannot echo it (G01): not checked.
-        answered = None if request.overrides.get(0x0110, 0) is None else msg_id
+        answered = None if request.overrides.get(MESSAGE_ID, 0) is None else msg_id
         universal(run).store_response(out.message, answered, request.sop_class_uid,
                                       request.sop_instance_uid, context_id)
         after_response(run, out.status, out.extra)
@@ -569,7 +552,7 @@ def _situation(scu: SimulatedSCU, request: StoreRequest, context_id: int,
     accepted = scu.requestor.accepted_contexts
     abstract = accepted.get(context_id, ("", ""))[0]
     duplicate = request.message_id in scu.pending
-    command_field = request.overrides.get(0x0100, 0x0001)
+    command_field = request.overrides.get(COMMAND_FIELD, 0x0001)
     return StoreSituation(
         command_field=command_field if isinstance(command_field, int) else 0x0001,
         context_abstract=abstract, context_accepted=context_id in accepted,
@@ -657,7 +640,7 @@ async def op_wait_response(run: ScenarioRun, params: dict[str, Any], scu: Simula
         if out.kind != "response" or out.message is None:
             break
         responses.append(out.message)
-        answered = out.message.command.elements.get(0x0120)
+        answered = out.message.command.elements.get(MESSAGE_ID_BEING_RESPONDED_TO)
         req = _request_for(run, answered)
         if req is None:
             universal(run).unexpected_response(out.message)

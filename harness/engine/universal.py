@@ -15,7 +15,17 @@ from typing import Any
 from harness.engine.semantics import SemanticRule, StoreSituation, judge_status
 from harness.net.requestor import DimseMessage
 from harness.net.trace import Trace
-from harness.wire.constants import MCH_RESERVED_MASK, NO_DATA_SET, CommandField
+from harness.wire.constants import (
+    AFFECTED_SOP_CLASS_UID,
+    AFFECTED_SOP_INSTANCE_UID,
+    COMMAND_DATA_SET_TYPE,
+    ERROR_COMMENT,
+    MCH_RESERVED_MASK,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    NO_DATA_SET,
+    STATUS,
+    CommandField,
+)
 from harness.wire.items import AsyncOpsWindow, RoleSelection
 from harness.wire.pdu import AssociateAC, AssociateRQ
 from harness.wire.status import c_store_legality, classify, status_label
@@ -63,11 +73,12 @@ class UniversalChecks:
         cmd = msg.command
         el = cmd.elements
         c01 = "C01 response fields"
-        echoes = {0x0002: sop_class, 0x1000: sop_instance}
+        echoes = {AFFECTED_SOP_CLASS_UID: sop_class, AFFECTED_SOP_INSTANCE_UID: sop_instance}
         for f in cmd.findings:
             # Echoing the request's own (invalid) UID is what 9.1.1.1.3/4 require.
             if any(name in f.field and el.get(num) == echoes[num] for num, name in
-                   ((0x0002, "AffectedSOPClassUID"), (0x1000, "AffectedSOPInstanceUID"))):
+                   ((AFFECTED_SOP_CLASS_UID, "AffectedSOPClassUID"),
+                    (AFFECTED_SOP_INSTANCE_UID, "AffectedSOPInstanceUID"))):
                 continue
             if f.severity == "error" and "status" not in f.field.lower():
                 self.note(c01, "must", f"{f.field}: expected {f.expected}, found {f.found}")
@@ -75,19 +86,21 @@ class UniversalChecks:
                 self.note(c01, "should", f"{f.field}: expected {f.expected}, found {f.found}")
         if cmd.command_field != CommandField.C_STORE_RSP:
             self.note(c01, "must", f"Command Field {cmd.command_name}, not C-STORE-RSP (8001H)")
-        answered = el.get(0x0120)
+        answered = el.get(MESSAGE_ID_BEING_RESPONDED_TO)
         if request_id is not None and answered != request_id:
             self.note(c01, "must", f"Message ID Being Responded To {answered}, request had "
                                    f"{request_id}")
-        if el.get(0x0800) != NO_DATA_SET or msg.data is not None:
+        if el.get(COMMAND_DATA_SET_TYPE) != NO_DATA_SET or msg.data is not None:
             self.note(c01, "must", "Command Data Set Type not 0101H or a data set follows")
-        if 0x0900 not in el:
+        if STATUS not in el:
             self.note(c01, "must", "no Status (0000,0900)")
-        if 0x0002 in el and el[0x0002] != sop_class:
-            self.note(c01, "must", f"Affected SOP Class UID {el[0x0002]!s} differs from the "
+        got_class = el.get(AFFECTED_SOP_CLASS_UID, sop_class)
+        if got_class != sop_class:
+            self.note(c01, "must", f"Affected SOP Class UID {got_class!s} differs from the "
                                    f"request's {sop_class}")
-        if 0x1000 in el and el[0x1000] != sop_instance:
-            self.note(c01, "must", f"Affected SOP Instance UID {el[0x1000]!s} differs from "
+        got_instance = el.get(AFFECTED_SOP_INSTANCE_UID, sop_instance)
+        if got_instance != sop_instance:
+            self.note(c01, "must", f"Affected SOP Instance UID {got_instance!s} differs from "
                                    f"the request's {sop_instance}")
         if msg.context_id != context_id:
             self.note(c01, "must", f"response on presentation context {msg.context_id}, "
@@ -96,14 +109,14 @@ class UniversalChecks:
             pdvs = getattr(received.pdu, "pdvs", [])
             if any(p.mch & MCH_RESERVED_MASK for p in pdvs):
                 self.note(c01, "must", "Message Control Header bits 2-7 not zero (PS3.8 E.2)")
-        comment = el.get(0x0902)
+        comment = el.get(ERROR_COMMENT)
         if isinstance(comment, str) and comment:
             self.seen.add("J06 no information leak")
             leak = _LEAKS.search(comment)
             if leak:
                 self.note("J06 no information leak", "should",
                           f"Error Comment {comment!r} reveals {leak.group(0)!r}")
-        status = el.get(0x0900)
+        status = el.get(STATUS)
         if isinstance(status, int):
             legality = c_store_legality(status)
             if legality == "illegal":
@@ -141,7 +154,7 @@ class UniversalChecks:
 
     def unexpected_response(self, msg: DimseMessage) -> None:
         self.seen.add("C01 response fields")
-        answered = msg.command.elements.get(0x0120)
+        answered = msg.command.elements.get(MESSAGE_ID_BEING_RESPONDED_TO)
         self.note("C01 response fields", "must",
                   f"a response ({msg.command.command_name}, Message ID Being Responded To "
                   f"{answered}) that answers no outstanding request")

@@ -23,6 +23,7 @@ from harness.net.connection import PDUConnection, Received
 from harness.net.memory import release_heap
 from harness.net.trace import Trace
 from harness.wire.constants import (
+    COMMAND_DATA_SET_TYPE,
     NO_DATA_SET,
     PDV_HEADER_LEN,
     AbortReason,
@@ -341,7 +342,7 @@ class AcceptorAssociation:
                 continue
             if isinstance(event, CommandComplete):
                 decoded = decode_command(event.command)
-                has_data = decoded.elements.get(0x0800, NO_DATA_SET) != NO_DATA_SET
+                has_data = decoded.elements.get(COMMAND_DATA_SET_TYPE, NO_DATA_SET) != NO_DATA_SET
                 self.assembler.expect_data(has_data)
                 self.handler.on_command(self, event.context_id, decoded,
                                         [*event.findings, *decoded.findings])

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 from harness.net.trace import Trace
+from harness.wire.constants import MCH_LAST, PDUType
+from harness.wire.constants import PDATA_PDV_HEADER as _ONE_PDV_HDR  # P-DATA-TF + its only PDV
+from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.decode import decode_pdata_clean, decode_pdu, summarize
 from harness.wire.findings import Finding
 from harness.wire.framing import Oversized, ReceiveBuffer
@@ -82,10 +85,8 @@ def set_nodelay(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-_P_DATA_TF = 0x04
+_P_DATA_TF = int(PDUType.P_DATA_TF)  # a plain int: compared once per PDU
 _NAMES = {t: pdu_name(t) for t in range(1, 8)}
-_PDV_HDR = struct.Struct(">IBB")
-_ONE_PDV_HDR = struct.Struct(">BBIIBB")  # P-DATA-TF header + the header of its only PDV
 
 # (context ID, last fragment, fragment, PDU-length) -> True if consumed; see ``data_hook``.
 DataHook = Callable[[int, bool, memoryview, int], bool]
@@ -237,7 +238,7 @@ class PDUConnection(asyncio.BufferedProtocol):
             trace.record(self.assoc_id, "recv", "P-DATA-TF", length,
                          f"pc={cid} mch={mch:02X}H len={length - 6}")
         fragment = data[12:]
-        if hook(cid, mch == 0x02, fragment, length):
+        if hook(cid, mch == MCH_LAST, fragment, length):
             return
         if self.sink is not None:
             self.sink.pdu_received(self, Received(PDataTF([PDV(cid, mch, fragment)]), [],

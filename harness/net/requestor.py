@@ -22,7 +22,7 @@ from harness.net.connection import (
     Received,
 )
 from harness.net.trace import Trace
-from harness.wire.constants import NO_DATA_SET
+from harness.wire.constants import COMMAND_DATA_SET_TYPE, NO_DATA_SET
 from harness.wire.dimse import DecodedCommand, decode_command
 from harness.wire.findings import Finding
 from harness.wire.fragment import (
@@ -229,7 +229,8 @@ class Requestor:
                 event = self.assembler.feed(pdv)
                 if isinstance(event, CommandComplete):
                     decoded = decode_command(event.command)
-                    has_data = decoded.elements.get(0x0800, NO_DATA_SET) != NO_DATA_SET
+                    data_set_type = decoded.elements.get(COMMAND_DATA_SET_TYPE, NO_DATA_SET)
+                    has_data = data_set_type != NO_DATA_SET
                     self.assembler.expect_data(has_data)
                     message = DimseMessage(event.context_id, event.command, decoded,
                                            findings=[*event.findings, *decoded.findings])

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.engine.model import GROUP_TITLES
+from harness.engine.model import SEVERITIES as SEVERITIES  # read by the report writers
+
 # Display order: worst first, so tables and charts lead with what needs attention.
 OUTCOMES: tuple[str, ...] = ("fail", "error", "warn", "pass", "info", "skip")
 OUTCOME_LABELS: dict[str, str] = {
@@ -32,24 +35,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "error": "errored",
     "info": "info",
 }
-SEVERITIES: tuple[str, ...] = ("must", "should", "info")
 SEVERITY_LABELS: dict[str, str] = {"must": "MUST", "should": "SHOULD", "info": "INFO"}
 
-# Titles of the scenario groups of the catalogue (storage-scp-requirements.md section 3), used
-# when a scenario carries a group letter but no "group_title".
-GROUP_TITLES: dict[str, str] = {
-    "A": "Association negotiation",
-    "B": "C-STORE happy paths and framing",
-    "C": "Response fields and status codes",
-    "D": "Duplicate invocations and pipelining",
-    "E": "C-CANCEL",
-    "F": "Malformed data sets",
-    "G": "Malformed commands",
-    "H": "Malformed PDUs",
-    "I": "Release, abort and timeouts",
-    "J": "Security and access control",
-    "K": "Resource exhaustion",
-}
+# The engine writes each scenario's "group_title" into the results (from the one table of group
+# titles, harness/engine/model.py); the same table names a group the results carry without a
+# title (results of an older version).
 NO_GROUP = "other"
 
 # C0 controls (except tab/newline) and DEL: an SCP can put them in an AE title or an Error

@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from harness.report.chart import BarChart, stacked_bars
@@ -39,7 +38,23 @@ from harness.report.model import (
     verdict,
 )
 from harness.report.refs import reference_links
-from harness.wire.constants import PC_RESULTS
+from harness.wire.constants import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    JPEG_2000,
+    JPEG_2000_LOSSLESS,
+    JPEG_BASELINE,
+    JPEG_EXTENDED,
+    JPEG_LOSSLESS,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LS_LOSSLESS,
+    JPEG_LS_NEAR_LOSSLESS,
+    PC_RESULTS,
+    RLE_LOSSLESS,
+)
+from harness.wire.uid import uid_name as registered_uid_name
 
 # A scenario's trace can hold thousands of PDUs (1 000 stores); the page shows the first ones
 # and every later entry that has findings, the JSON keeps them all.
@@ -49,38 +64,24 @@ DIRECTIONS: dict[str, tuple[str, str]] = {
     "recv": ("\u2190", "SCP to harness"),
     "event": ("\u2022", "event"),
 }
-# Transfer syntaxes in the order a reader expects them; others follow in first-seen order.
-TS_ORDER: tuple[str, ...] = (
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
-    "1.2.840.10008.1.2.4.50",
-    "1.2.840.10008.1.2.4.51",
-    "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70",
-    "1.2.840.10008.1.2.4.80",
-    "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.4.91",
-    "1.2.840.10008.1.2.5",
-)
-# Short column headings for the usual transfer syntaxes; the full name is in a tooltip.
+# Short column headings for the usual transfer syntaxes, in the order a reader expects them
+# (others follow in first-seen order); the full name is in a tooltip.
 TS_SHORT: dict[str, str] = {
-    "1.2.840.10008.1.2": "Implicit LE",
-    "1.2.840.10008.1.2.1": "Explicit LE",
-    "1.2.840.10008.1.2.2": "Explicit BE",
-    "1.2.840.10008.1.2.1.99": "Deflate",
-    "1.2.840.10008.1.2.4.50": "JPEG Baseline",
-    "1.2.840.10008.1.2.4.51": "JPEG Extended",
-    "1.2.840.10008.1.2.4.57": "JPEG Lossless",
-    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
-    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
-    "1.2.840.10008.1.2.4.81": "JPEG-LS Near",
-    "1.2.840.10008.1.2.4.90": "J2K Lossless",
-    "1.2.840.10008.1.2.4.91": "J2K",
-    "1.2.840.10008.1.2.5": "RLE",
+    IMPLICIT_VR_LE: "Implicit LE",
+    EXPLICIT_VR_LE: "Explicit LE",
+    EXPLICIT_VR_BE: "Explicit BE",
+    DEFLATED_EXPLICIT_VR_LE: "Deflate",
+    JPEG_BASELINE: "JPEG Baseline",
+    JPEG_EXTENDED: "JPEG Extended",
+    JPEG_LOSSLESS: "JPEG Lossless",
+    JPEG_LOSSLESS_SV1: "JPEG Lossless SV1",
+    JPEG_LS_LOSSLESS: "JPEG-LS Lossless",
+    JPEG_LS_NEAR_LOSSLESS: "JPEG-LS Near",
+    JPEG_2000_LOSSLESS: "J2K Lossless",
+    JPEG_2000: "J2K",
+    RLE_LOSSLESS: "RLE",
 }
+TS_ORDER: tuple[str, ...] = tuple(TS_SHORT)
 # Conformance keys with their own line; any other key is listed under "Other observations".
 KNOWN_CONFORMANCE_KEYS = frozenset({
     "accepted", "rejected", "max_pdu", "async_window", "ae_title_policy",
@@ -89,17 +90,9 @@ KNOWN_CONFORMANCE_KEYS = frozenset({
 })
 
 
-@lru_cache(maxsize=512)
 def uid_name(uid: str) -> str:
-    """Registered name of a UID (pydicom's dictionary), or "" when unknown."""
-    try:
-        from pydicom.uid import UID
-    except ImportError:  # pragma: no cover - pydicom is a dependency
-        return ""
-    try:
-        name = str(UID(uid).name)
-    except Exception:  # pydicom may reject odd strings; a name is only a nicety
-        return ""
+    """Registered name of a UID (wire/uid.py's lookup), or "" when unknown."""
+    name = registered_uid_name(uid)
     return "" if name == uid else name
 
 

@@ -37,7 +37,16 @@ from harness.scp.service import (
 )
 from harness.scp.storage import IncomingFile, drop_part, open_part, safe_name
 from harness.wire.constants import (
+    AFFECTED_SOP_CLASS_UID,
+    AFFECTED_SOP_INSTANCE_UID,
+    COMMAND_DATA_SET_TYPE,
+    COMMAND_FIELD,
+    ERROR_COMMENT,
+    MESSAGE_ID,
+    MESSAGE_ID_BEING_RESPONDED_TO,
     NO_DATA_SET,
+    PRIORITY,
+    STATUS,
     AbortReason,
     AbortSource,
     CommandField,
@@ -72,7 +81,7 @@ SOP_INSTANCE_TAG = 0x00080018
 PIXEL_DATA_TAG = 0x7FE00010
 IMAGE_PIXEL_TYPE1 = {0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "Bits Allocated"}
 # US elements of a C-STORE-RQ besides the Message ID (checked before): 2 bytes each.
-_STORE_RQ_US = (0x0100, 0x0700, 0x0800)
+_STORE_RQ_US = (COMMAND_FIELD, PRIORITY, COMMAND_DATA_SET_TYPE)
 CAPTURED = (SOP_CLASS_TAG, SOP_INSTANCE_TAG, *IMAGE_PIXEL_TYPE1)
 
 
@@ -181,27 +190,27 @@ class SCPAssociation:
             assoc.abort(_PROVIDER, _INVALID_VALUE, how="command set encoded in Explicit VR")
         elif cf == CommandField.C_STORE_RQ:
             self._store_command(context_id, command)
-        elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(0x0110), int):
-            msg_id = int(el[0x0110])  # type: ignore[call-overload]
+        elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(MESSAGE_ID), int):
+            msg_id = int(el[MESSAGE_ID])  # type: ignore[call-overload]
             status = Status.UNRECOGNIZED_OPERATION if self.profile.has("bad_echo_status") \
                 else Status.SUCCESS
             self._enqueue(lambda: self._send(context_id, encode_command(
                 CEchoRSP(msg_id, status))))
         elif cf == CommandField.C_CANCEL_RQ:
-            target = el.get(0x0120)
+            target = el.get(MESSAGE_ID_BEING_RESPONDED_TO)
             if isinstance(target, int):
                 if len(self.dimse.cancel_req) < 64:
                     self.dimse.cancel_req[target] = command.message
                 if self.profile.has("answer_cancel"):
                     self._send(context_id, _generic_response(CommandField.C_STORE_RSP, target,
                                                              Status.CANCEL))
-        elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(0x0110), int) and \
+        elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(MESSAGE_ID), int) and \
                 not self.profile.has("silent_on_bad_command"):
             # A request we do not perform: Unrecognized operation (PS3.7 C.5.23).
-            msg_id = int(el[0x0110])  # type: ignore[call-overload]
+            msg_id = int(el[MESSAGE_ID])  # type: ignore[call-overload]
             self._enqueue(lambda: self._send(context_id, _generic_response(
                 cf | 0x8000, msg_id, Status.UNRECOGNIZED_OPERATION)))
-            if el.get(0x0800, NO_DATA_SET) != NO_DATA_SET:
+            if el.get(COMMAND_DATA_SET_TYPE, NO_DATA_SET) != NO_DATA_SET:
                 self.current = None  # its data set is read and dropped
         elif not self.profile.has("silent_on_bad_command"):
             assoc.abort(_PROVIDER, _INVALID_VALUE,
@@ -211,19 +220,19 @@ class SCPAssociation:
         assert self.net is not None
         el = command.elements
         p = self.profile
-        msg_id = el.get(0x0110)
+        msg_id = el.get(MESSAGE_ID)
         if not isinstance(msg_id, int):
             if not p.has("silent_on_bad_command"):
                 self.net.abort(_PROVIDER, _INVALID_VALUE, how="C-STORE-RQ without a Message ID")
             return
-        sop_class = str(el.get(0x0002) or "")
-        sop_instance = str(el.get(0x1000) or "")
+        sop_class = str(el.get(AFFECTED_SOP_CLASS_UID) or "")
+        sop_instance = str(el.get(AFFECTED_SOP_INSTANCE_UID) or "")
         abstract, ts = self.net.contexts.get(context_id, ("", ""))
         context = PresentationContext(context_id, abstract, ts)
-        priority = el.get(0x0700, 0)
+        priority = el.get(PRIORITY, 0)
         req = CStoreRequest(msg_id, sop_class, sop_instance,
                             priority if isinstance(priority, int) else 0, transfer_syntax=ts)
-        has_data = el.get(0x0800, NO_DATA_SET) != NO_DATA_SET
+        has_data = el.get(COMMAND_DATA_SET_TYPE, NO_DATA_SET) != NO_DATA_SET
         # An element of the wrong length decodes to its raw bytes: the value cannot be
         # trusted, the request is invalid (PS3.7 9.3.1.1, C.5.13 Cannot understand).
         bad_length = [f"({0:04X},{tag:04X})" for tag in _STORE_RQ_US if tag in el
@@ -483,7 +492,7 @@ class SCPAssociation:
         if misused != msg.status:
             # Only the meaning is wrong: fields stay those PS3.7 Annex C relates to the code.
             msg.status = misused
-            if 0x0902 not in describe(misused).related_fields:
+            if ERROR_COMMENT not in describe(misused).related_fields:
                 msg.error_comment = None
         if p.has("wrong_message_id"):
             msg.message_id_being_responded_to = (msg.message_id_being_responded_to + 1) & 0xFFFF
@@ -554,10 +563,10 @@ def _single_pdu(context_id: int, command: bytes) -> Any:
 
 def _generic_response(command_field: int, msg_id: int, status: int) -> bytes:
     return encode_elements([
-        (0x0100, value_us(command_field)),
-        (0x0120, value_us(msg_id)),
-        (0x0800, value_us(NO_DATA_SET)),
-        (0x0900, value_us(status)),
+        (COMMAND_FIELD, value_us(command_field)),
+        (MESSAGE_ID_BEING_RESPONDED_TO, value_us(msg_id)),
+        (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET)),
+        (STATUS, value_us(status)),
     ])
 
 

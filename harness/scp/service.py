@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.scp.storage import IncomingFile
-from harness.wire.constants import STORAGE_SERVICE_CLASS, StoreStatus
+from harness.wire.constants import (
+    ERROR_COMMENT,
+    OFFENDING_ELEMENT,
+    STORAGE_SERVICE_CLASS,
+    StoreStatus,
+)
 from harness.wire.dimse import CStoreRSP
 from harness.wire.status import (
     C_STORE_STATUSES,
@@ -275,9 +280,9 @@ class StorageServiceClass:
 def _drop_unrelated_fields(rsp: CStoreResponse) -> None:
     """Error Comment / Offending Element only where PS3.7 Annex C lists them for the status."""
     related = describe(rsp.Status if rsp.Status is not None else 0).related_fields
-    if 0x0902 not in related:
+    if ERROR_COMMENT not in related:
         rsp.ErrorComment = None
-    if 0x0901 not in related:
+    if OFFENDING_ELEMENT not in related:
         rsp.OffendingElement = None
 
 

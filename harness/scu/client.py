@@ -21,11 +21,15 @@ from harness.net.requestor import DimseMessage, PeerEnded, Requestor
 from harness.net.trace import Trace
 from harness.scu.outcome import Outcome, from_peer_ended
 from harness.wire.constants import (
+    CT_IMAGE_STORAGE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     MCH_COMMAND,
     MCH_LAST,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    MR_IMAGE_STORAGE,
     VERIFICATION_SOP_CLASS,
+    PDUType,
 )
 from harness.wire.dimse import (
     CCancelRQ,
@@ -49,9 +53,6 @@ from harness.wire.pdu import (
     ReleaseRQ,
     associate_rq,
 )
-
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def standard_contexts() -> list[PresentationContextRQ]:
@@ -358,7 +359,7 @@ class SimulatedSCU:
         return self._response_outcome(got, elapsed)
 
     def _response_outcome(self, msg: DimseMessage, elapsed: float) -> Outcome:
-        answered = msg.command.elements.get(0x0120)
+        answered = msg.command.elements.get(MESSAGE_ID_BEING_RESPONDED_TO)
         if answered in self.pending:
             self.pending.remove(answered)  # type: ignore[arg-type]
         return Outcome("response", "", elapsed, message=msg, findings=list(msg.findings))
@@ -430,8 +431,8 @@ class SimulatedSCU:
             return Outcome("release", "A-RELEASE-RP", elapsed)
         if isinstance(pdu, AssociateAC):
             return Outcome("accepted", "A-ASSOCIATE-AC", elapsed)
-        return from_peer_ended(PeerEnded("abort" if pdu.pdu_type == 7 else "unexpected", pdu),
-                               elapsed)
+        how = "abort" if pdu.pdu_type == PDUType.A_ABORT else "unexpected"
+        return from_peer_ended(PeerEnded(how, pdu), elapsed)
 
     async def expect_close(self, timeout: float) -> Outcome:
         """Wait until the SCP closes the connection (ARTIM checks); PDUs on the way are noted."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.net.requestor import DimseMessage, PeerEnded
+from harness.wire.constants import ERROR_COMMENT, STATUS
 from harness.wire.findings import Finding
 from harness.wire.pdu import Abort, AssociateRJ, pdu_name
 from harness.wire.status import classify, status_label
@@ -36,7 +37,7 @@ class Outcome:
     def status(self) -> int | None:
         if self.message is None:
             return None
-        value = self.message.command.elements.get(0x0900)
+        value = self.message.command.elements.get(STATUS)
         return value if isinstance(value, int) else None
 
     @property
@@ -55,7 +56,7 @@ class Outcome:
             status = self.status
             label = status_label(status) if status is not None else "no Status"
             name = self.message.command.command_name
-            comment = self.message.command.elements.get(0x0902)
+            comment = self.message.command.elements.get(ERROR_COMMENT)
             more = f" ({comment})" if comment else ""
             return f"{name} status {label}{more}"
         if self.kind == "hang":

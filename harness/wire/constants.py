@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 
 
@@ -42,6 +43,18 @@ ITEM_HEADER_LEN = 4
 PDV_HEADER_LEN = 6  # item length (4) + presentation context ID (1) + message control header (1)
 ASSOCIATE_FIXED_LEN = 68  # bytes 7..74 of A-ASSOCIATE-RQ/AC after the 6-byte header
 
+# Header layouts, big-endian (PS3.8 9.3.1, 9.3.5, 9.3.2.x, E.2); every module packs and unpacks
+# headers with these objects (module-level, so a hot path pays one global lookup, no more).
+PDU_HEADER = struct.Struct(">BBI")  # PDU type, reserved, PDU length
+ITEM_HEADER = struct.Struct(">BBH")  # item type, reserved, item length
+PDV_HEADER = struct.Struct(">IBB")  # PDV item length, presentation context ID, control header
+# A P-DATA-TF header followed by the header of its first PDV (one unpack for a one-PDV PDU).
+PDATA_PDV_HEADER = struct.Struct(">BBIIBB")
+# A data element header in Implicit VR Little Endian (group, element, value length): the command
+# set encoding (PS3.7 6.3.1), and a US value.
+IMPLICIT_LE_ELEMENT_HEADER = struct.Struct("<HHI")
+US_LE = struct.Struct("<H")
+
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 STORAGE_SERVICE_CLASS = "1.2.840.10008.4.2"
@@ -50,6 +63,62 @@ IMPLICIT_VR_LE = "1.2.840.10008.1.2"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
+# Encapsulated (compressed) transfer syntaxes, PS3.5 Annex A.4 / PS3.6 Annex A.
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_LS_NEAR_LOSSLESS = "1.2.840.10008.1.2.4.81"
+JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+JPEG_2000 = "1.2.840.10008.1.2.4.91"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+MPEG2_MPML = "1.2.840.10008.1.2.4.100"
+MPEG4_HP41 = "1.2.840.10008.1.2.4.102"
+HEVC_MP51 = "1.2.840.10008.1.2.4.110"
+
+# Storage SOP classes the harness sends (PS3.4 Annex B.5).
+CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
+MG_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1.2"  # Digital Mammography X-Ray, For Presentation
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+SC_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
+BASIC_TEXT_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.11"
+ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
+RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
+PRIVATE_SOP_CLASS = "1.2.3.999.1"  # not registered anywhere: an unsupported abstract syntax
+BOGUS_TRANSFER_SYNTAX = "1.2.3.999.2"  # likewise, an unsupported transfer syntax
+
+# Short names a scenario file may write instead of a UID (``abstract: CT``, ``ts: IVRLE``).
+SOP_CLASS_SHORT_NAMES: dict[str, str] = {
+    "CT": CT_IMAGE_STORAGE,
+    "MR": MR_IMAGE_STORAGE,
+    "CR": CR_IMAGE_STORAGE,
+    "US": US_IMAGE_STORAGE,
+    "MG": MG_IMAGE_STORAGE,
+    "SC": SC_IMAGE_STORAGE,
+    "SR": BASIC_TEXT_SR_STORAGE,
+    "PDF": ENCAPSULATED_PDF_STORAGE,
+    "RTPLAN": RT_PLAN_STORAGE,
+    "VERIFICATION": VERIFICATION_SOP_CLASS,
+    "PRIVATE": PRIVATE_SOP_CLASS,
+    "TINY": CT_IMAGE_STORAGE,
+}
+TRANSFER_SYNTAX_SHORT_NAMES: dict[str, str] = {
+    "IVRLE": IMPLICIT_VR_LE,
+    "EVRLE": EXPLICIT_VR_LE,
+    "EVRBE": EXPLICIT_VR_BE,
+    "DEFLATED": DEFLATED_EXPLICIT_VR_LE,
+    "JPEG_BASELINE": JPEG_BASELINE,
+    "JPEG_LOSSLESS": JPEG_LOSSLESS_SV1,
+    "RLE": RLE_LOSSLESS,
+    "J2K": JPEG_2000_LOSSLESS,
+    "BOGUS": BOGUS_TRANSFER_SYNTAX,
+}
 
 # Message Control Header bits, PS3.8 E.2.
 MCH_COMMAND = 0x01
@@ -190,6 +259,24 @@ class CommandField(IntEnum):
     N_DELETE_RSP = 0x8150
     C_CANCEL_RQ = 0x0FFF
 
+
+# Command elements (PS3.7 E.1): element numbers of group 0000, named where code reads or writes
+# them (wire/dimse.py's COMMAND_ELEMENTS gives every one its keyword and VR).
+COMMAND_GROUP_LENGTH = 0x0000
+AFFECTED_SOP_CLASS_UID = 0x0002
+COMMAND_FIELD = 0x0100
+MESSAGE_ID = 0x0110
+MESSAGE_ID_BEING_RESPONDED_TO = 0x0120
+MOVE_DESTINATION = 0x0600
+PRIORITY = 0x0700
+COMMAND_DATA_SET_TYPE = 0x0800
+STATUS = 0x0900
+OFFENDING_ELEMENT = 0x0901
+ERROR_COMMENT = 0x0902
+ERROR_ID = 0x0903
+AFFECTED_SOP_INSTANCE_UID = 0x1000
+MOVE_ORIGINATOR_AET = 0x1030
+MOVE_ORIGINATOR_MESSAGE_ID = 0x1031
 
 NO_DATA_SET = 0x0101  # Command Data Set Type (0000,0800) meaning "no data set"
 PRIORITIES = {0x0000: "MEDIUM", 0x0001: "HIGH", 0x0002: "LOW"}

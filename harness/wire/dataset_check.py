@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from pydicom._dicom_dict import DicomDictionary
 
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _IMPLICIT_LE_HDR
 from harness.wire.dataset_raw import (
     ITEM_DELIMITATION_TAG,
     ITEM_TAG,
@@ -139,7 +140,6 @@ _VR_MASK: dict[bytes, int] = {vr: _SIZE_MASKS.get(vr, 1) for vr in VALID_VRS}
 _TAG_MASK: dict[int, int] = {tag: _SIZE_MASKS[entry[0].encode()]
                              for tag, entry in DicomDictionary.items()
                              if entry[0].encode() in _SIZE_MASKS}
-_IMPLICIT_LE_HDR = struct.Struct("<HHI")
 
 
 _EXPLICIT_LE_HDR = struct.Struct("<HH2sH")

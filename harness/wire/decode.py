@@ -23,6 +23,8 @@ from harness.wire.constants import (
     ItemType,
     PDUType,
 )
+from harness.wire.constants import ITEM_HEADER as _ITEM_HDR
+from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.findings import Finding
 from harness.wire.items import (
     ApplicationContextItem,
@@ -59,8 +61,6 @@ from harness.wire.uid import ae_title_problem, uid_findings
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_ITEM_HDR = struct.Struct(">BBH")
-_PDV_HDR = struct.Struct(">IBB")
 _P_DATA_TF = int(PDUType.P_DATA_TF)
 
 S_FIXED_RQ = "PS3.8 9.3.2"

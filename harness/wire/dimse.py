@@ -12,17 +12,36 @@ Command sets are always Implicit VR Little Endian (PS3.7 6.3.1). Three paths:
 
 from __future__ import annotations
 
-import functools
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, cast
 
-from harness.wire.constants import NO_DATA_SET, PRIORITIES, VERIFICATION_SOP_CLASS, CommandField
+from harness.wire.constants import (
+    AFFECTED_SOP_CLASS_UID,
+    AFFECTED_SOP_INSTANCE_UID,
+    COMMAND_DATA_SET_TYPE,
+    COMMAND_FIELD,
+    ERROR_COMMENT,
+    ERROR_ID,
+    MESSAGE_ID,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    MOVE_DESTINATION,
+    MOVE_ORIGINATOR_AET,
+    MOVE_ORIGINATOR_MESSAGE_ID,
+    NO_DATA_SET,
+    OFFENDING_ELEMENT,
+    PRIORITIES,
+    PRIORITY,
+    STATUS,
+    VERIFICATION_SOP_CLASS,
+    CommandField,
+)
+from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _HDR
 from harness.wire.findings import Finding
 from harness.wire.status import StatusCategory, c_store_legality, classify, describe
-from harness.wire.uid import uid_problem
+from harness.wire.uid import uid_name, uid_problem
 
 # ---------------------------------------------------------------------------------------------
 # The command element dictionary (PS3.7 E.1): element number of group 0000 -> (keyword, VR).
@@ -216,7 +235,6 @@ class DecodedCommand:
 _P_H = struct.Struct("<H").pack
 _P_I = struct.Struct("<I").pack
 _P_HH = struct.Struct("<HH").pack
-_HDR = struct.Struct("<HHI")
 
 
 def value_us(value: int) -> bytes:
@@ -288,51 +306,51 @@ def message_elements(msg: Message) -> list[tuple[int, bytes]]:
     """The elements of ``msg`` in ascending order, group length excluded (see encode_elements)."""
     out: list[tuple[int, bytes]] = []
     if isinstance(msg, CStoreRQ):
-        out += [(0x0002, value_ui(msg.affected_sop_class_uid)),
-                (0x0100, value_us(msg.command_field)),
-                (0x0110, value_us(msg.message_id)),
-                (0x0700, value_us(msg.priority)),
-                (0x0800, value_us(msg.command_data_set_type)),
-                (0x1000, value_ui(msg.affected_sop_instance_uid))]
+        out += [(AFFECTED_SOP_CLASS_UID, value_ui(msg.affected_sop_class_uid)),
+                (COMMAND_FIELD, value_us(msg.command_field)),
+                (MESSAGE_ID, value_us(msg.message_id)),
+                (PRIORITY, value_us(msg.priority)),
+                (COMMAND_DATA_SET_TYPE, value_us(msg.command_data_set_type)),
+                (AFFECTED_SOP_INSTANCE_UID, value_ui(msg.affected_sop_instance_uid))]
         if msg.move_originator_aet is not None:
-            out.append((0x1030, value_ae(msg.move_originator_aet)))
+            out.append((MOVE_ORIGINATOR_AET, value_ae(msg.move_originator_aet)))
         if msg.move_originator_message_id is not None:
-            out.append((0x1031, value_us(msg.move_originator_message_id)))
+            out.append((MOVE_ORIGINATOR_MESSAGE_ID, value_us(msg.move_originator_message_id)))
     elif isinstance(msg, CStoreRSP):
         if msg.affected_sop_class_uid is not None:
-            out.append((0x0002, value_ui(msg.affected_sop_class_uid)))
-        out.append((0x0100, value_us(msg.command_field)))
+            out.append((AFFECTED_SOP_CLASS_UID, value_ui(msg.affected_sop_class_uid)))
+        out.append((COMMAND_FIELD, value_us(msg.command_field)))
         if msg.message_id is not None:
-            out.append((0x0110, value_us(msg.message_id)))
-        out += [(0x0120, value_us(msg.message_id_being_responded_to)),
-                (0x0800, value_us(NO_DATA_SET)),
-                (0x0900, value_us(msg.status))]
+            out.append((MESSAGE_ID, value_us(msg.message_id)))
+        out += [(MESSAGE_ID_BEING_RESPONDED_TO, value_us(msg.message_id_being_responded_to)),
+                (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET)),
+                (STATUS, value_us(msg.status))]
         if msg.offending_element is not None:
-            out.append((0x0901, value_at(msg.offending_element)))
+            out.append((OFFENDING_ELEMENT, value_at(msg.offending_element)))
         if msg.error_comment is not None:
-            out.append((0x0902, value_lo(msg.error_comment)))
+            out.append((ERROR_COMMENT, value_lo(msg.error_comment)))
         if msg.error_id is not None:
-            out.append((0x0903, value_us(msg.error_id)))
+            out.append((ERROR_ID, value_us(msg.error_id)))
         if msg.affected_sop_instance_uid is not None:
-            out.append((0x1000, value_ui(msg.affected_sop_instance_uid)))
+            out.append((AFFECTED_SOP_INSTANCE_UID, value_ui(msg.affected_sop_instance_uid)))
     elif isinstance(msg, CEchoRQ):
-        out += [(0x0002, value_ui(msg.affected_sop_class_uid)),
-                (0x0100, value_us(msg.command_field)),
-                (0x0110, value_us(msg.message_id)),
-                (0x0800, value_us(NO_DATA_SET))]
+        out += [(AFFECTED_SOP_CLASS_UID, value_ui(msg.affected_sop_class_uid)),
+                (COMMAND_FIELD, value_us(msg.command_field)),
+                (MESSAGE_ID, value_us(msg.message_id)),
+                (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET))]
     elif isinstance(msg, CEchoRSP):
         if msg.affected_sop_class_uid is not None:
-            out.append((0x0002, value_ui(msg.affected_sop_class_uid)))
-        out += [(0x0100, value_us(msg.command_field)),
-                (0x0120, value_us(msg.message_id_being_responded_to)),
-                (0x0800, value_us(NO_DATA_SET)),
-                (0x0900, value_us(msg.status))]
+            out.append((AFFECTED_SOP_CLASS_UID, value_ui(msg.affected_sop_class_uid)))
+        out += [(COMMAND_FIELD, value_us(msg.command_field)),
+                (MESSAGE_ID_BEING_RESPONDED_TO, value_us(msg.message_id_being_responded_to)),
+                (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET)),
+                (STATUS, value_us(msg.status))]
         if msg.error_comment is not None:
-            out.append((0x0902, value_lo(msg.error_comment)))
+            out.append((ERROR_COMMENT, value_lo(msg.error_comment)))
     elif isinstance(msg, CCancelRQ):
-        out += [(0x0100, value_us(msg.command_field)),
-                (0x0120, value_us(msg.message_id_being_responded_to)),
-                (0x0800, value_us(NO_DATA_SET))]
+        out += [(COMMAND_FIELD, value_us(msg.command_field)),
+                (MESSAGE_ID_BEING_RESPONDED_TO, value_us(msg.message_id_being_responded_to)),
+                (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET))]
     else:
         raise TypeError(f"not a DIMSE message: {msg!r}")
     return out
@@ -535,7 +553,8 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
 # four US elements 0100/0110/0700/0800, and (0000,1000) UI, nothing else.
 _GL_HDR_VALUE = struct.Struct("<HHII")
 _STORE_RQ_US = struct.Struct("<" + "HHIH" * 4)
-_STORE_RQ_US_TAGS = (0, 0x0100, 2, 0, 0x0110, 2, 0, 0x0700, 2, 0, 0x0800, 2)
+_STORE_RQ_US_TAGS = (0, COMMAND_FIELD, 2, 0, MESSAGE_ID, 2, 0, PRIORITY, 2,
+                     0, COMMAND_DATA_SET_TYPE, 2)
 
 
 def _clean_ui(raw: bytes) -> str | None:
@@ -723,16 +742,17 @@ def _decode_into(out: DecodedCommand, data: bytes | bytearray | memoryview) -> N
                                     f"{group0_after_gl} (bytes of group 0000 that follow)",
                                     str(gl), "PS3.7 6.3.1; PS3.7 9.3"))
 
-    cf = elements.get(0x0100)
+    cf = elements.get(COMMAND_FIELD)
     if cf is None:
-        findings.append(Finding(None, _fname(0x0100), "present (US)", "missing", _SEC_E1))
+        findings.append(Finding(None, _fname(COMMAND_FIELD), "present (US)", "missing", _SEC_E1))
         return
     if not isinstance(cf, int):
         return  # wrong length, already reported
     out.command_field = cf
     if cf not in COMMAND_NAMES:
-        findings.append(Finding(offsets[0x0100], _fname(0x0100), "a Command Field of PS3.7 E.1",
-                                f"0x{cf:04X}", "PS3.7 E.1; PS3.7 9.1.1.1.9"))
+        findings.append(Finding(offsets[COMMAND_FIELD], _fname(COMMAND_FIELD),
+                                "a Command Field of PS3.7 E.1", f"0x{cf:04X}",
+                                "PS3.7 E.1; PS3.7 9.1.1.1.9"))
         return
     spec = _SPECS.get(cf)
     if spec is None:
@@ -820,18 +840,20 @@ def _check_common(out: DecodedCommand, spec: _Spec) -> None:
                                         f"only the fields of {spec.name} (and Annex C "
                                         "related)", "element not defined for this command",
                                         spec.section, "warning"))
-    dst = el.get(0x0800)
+    dst = el.get(COMMAND_DATA_SET_TYPE)
     if isinstance(dst, int):
         if spec.data_set == "required" and dst == NO_DATA_SET:
-            findings.append(Finding(offsets[0x0800], _fname(0x0800),
+            findings.append(Finding(offsets[COMMAND_DATA_SET_TYPE],
+                                    _fname(COMMAND_DATA_SET_TYPE),
                                     "any value other than 0101H (a data set follows)",
                                     "0x0101 (no data set)", spec.section))
         elif spec.data_set == "none" and dst != NO_DATA_SET:
-            findings.append(Finding(offsets[0x0800], _fname(0x0800), "0x0101 (no data set)",
+            findings.append(Finding(offsets[COMMAND_DATA_SET_TYPE],
+                                    _fname(COMMAND_DATA_SET_TYPE), "0x0101 (no data set)",
                                     f"0x{dst:04X}", spec.section))
-    prio = el.get(0x0700)
+    prio = el.get(PRIORITY)
     if isinstance(prio, int) and prio not in PRIORITIES:
-        findings.append(Finding(offsets[0x0700], _fname(0x0700),
+        findings.append(Finding(offsets[PRIORITY], _fname(PRIORITY),
                                 "0000H MEDIUM, 0001H HIGH or 0002H LOW", f"0x{prio:04X}",
                                 spec.section))
     for element in _UI_ELEMENTS:
@@ -843,29 +865,30 @@ def _check_common(out: DecodedCommand, spec: _Spec) -> None:
                 findings.append(Finding(offsets[element], _fname(element),
                                         "a valid UID (digits and '.', <= 64 chars)",
                                         f"{uid!r}: {problem}", "PS3.5 9.1"))
-    if 0x0902 in el or 0x1030 in el or 0x0600 in el:
+    if ERROR_COMMENT in el or MOVE_ORIGINATOR_AET in el or MOVE_DESTINATION in el:
         _check_text_fields(out)
-    status = el.get(0x0900)
+    status = el.get(STATUS)
     if spec.is_rsp and isinstance(status, int):
         _check_status(out, spec, status)
 
 
 def _check_text_fields(out: DecodedCommand) -> None:
     el, raw, findings, offsets = out.elements, out.raw, out.findings, out.offsets
-    comment = el.get(0x0902)
+    comment = el.get(ERROR_COMMENT)
     if isinstance(comment, str):
-        where = offsets[0x0902]
-        text = raw[0x0902].decode("latin-1").rstrip(" ")
+        where = offsets[ERROR_COMMENT]
+        text = raw[ERROR_COMMENT].decode("latin-1").rstrip(" ")
         if len(text) > 64:
-            findings.append(Finding(where, _fname(0x0902), "at most 64 characters (LO)",
+            findings.append(Finding(where, _fname(ERROR_COMMENT), "at most 64 characters (LO)",
                                     f"{len(text)} characters", "PS3.5 6.2; PS3.7 C.4"))
         bad = _BAD_TEXT.search(text)
         if bad is not None:
-            findings.append(Finding(where, _fname(0x0902), "LO in the default repertoire, no "
+            findings.append(Finding(where, _fname(ERROR_COMMENT),
+                                    "LO in the default repertoire, no "
                                     "backslash or control characters",
                                     f"character {bad.group()!r} at {bad.start()}",
                                     "PS3.5 6.2; PS3.5 6.1"))
-    for element in (0x0600, 0x1030):
+    for element in (MOVE_DESTINATION, MOVE_ORIGINATOR_AET):
         title = el.get(element)
         if isinstance(title, str):
             problem = None
@@ -883,23 +906,23 @@ def _check_text_fields(out: DecodedCommand) -> None:
 
 def _check_status(out: DecodedCommand, spec: _Spec, status: int) -> None:
     el, findings, offsets = out.elements, out.findings, out.offsets
-    where = offsets[0x0900]
+    where = offsets[STATUS]
     if spec.name == "C-STORE-RSP":
         legality = c_store_legality(status)
         if legality == "illegal":
-            findings.append(Finding(where, _fname(0x0900), "a C-STORE status (PS3.4 Table "
+            findings.append(Finding(where, _fname(STATUS), "a C-STORE status (PS3.4 Table "
                                     "B.2-1)", f"0x{status:04X} ({classify(status).value}, not "
                                     "valid in a C-STORE-RSP)", "PS3.7 Annex C; PS3.7 9.1.1.1.9"))
         elif legality == "not-listed":
-            findings.append(Finding(where, _fname(0x0900), "a C-STORE status (PS3.4 Table "
+            findings.append(Finding(where, _fname(STATUS), "a C-STORE status (PS3.4 Table "
                                     "B.2-1)", f"0x{status:04X} ({describe(status).meaning}; "
                                     "not listed for C-STORE)", "PS3.7 9.1.1.1.9; PS3.4 B.2.3",
                                     "warning"))
     elif classify(status) is StatusCategory.ILLEGAL:
-        findings.append(Finding(where, _fname(0x0900), "a status of the Annex C classes",
+        findings.append(Finding(where, _fname(STATUS), "a status of the Annex C classes",
                                 f"0x{status:04X}", "PS3.7 Annex C"))
     related = describe(status).related_fields
-    for element in (0x0901, 0x0902):
+    for element in (OFFENDING_ELEMENT, ERROR_COMMENT):
         if element in el and element not in related:
             findings.append(Finding(offsets[element], _fname(element),
                                     f"only with statuses whose related fields include it "
@@ -925,36 +948,27 @@ def _build(cf: int, el: dict[int, object], spec: _Spec) -> Message | None:
             return None
     g = el.get
     if cf == 0x0001:
-        return CStoreRQ(cast(int, g(0x0110)), cast(str, g(0x0002)), cast(str, g(0x1000)),
-                        cast(int, g(0x0700)), cast(int, g(0x0800)), _str(g(0x1030)),
-                        _int(g(0x1031)))
+        return CStoreRQ(cast(int, g(MESSAGE_ID)), cast(str, g(AFFECTED_SOP_CLASS_UID)),
+                        cast(str, g(AFFECTED_SOP_INSTANCE_UID)), cast(int, g(PRIORITY)),
+                        cast(int, g(COMMAND_DATA_SET_TYPE)), _str(g(MOVE_ORIGINATOR_AET)),
+                        _int(g(MOVE_ORIGINATOR_MESSAGE_ID)))
     if cf == 0x8001:
-        off = g(0x0901)
-        return CStoreRSP(cast(int, g(0x0120)), cast(int, g(0x0900)), _str(g(0x0002)),
-                         _str(g(0x1000)), _int(g(0x0110)), _str(g(0x0902)),
+        off = g(OFFENDING_ELEMENT)
+        return CStoreRSP(cast(int, g(MESSAGE_ID_BEING_RESPONDED_TO)), cast(int, g(STATUS)),
+                         _str(g(AFFECTED_SOP_CLASS_UID)), _str(g(AFFECTED_SOP_INSTANCE_UID)),
+                         _int(g(MESSAGE_ID)), _str(g(ERROR_COMMENT)),
                          cast(list[int], off) if isinstance(off, list) else None,
-                         _int(g(0x0903)))
+                         _int(g(ERROR_ID)))
     if cf == 0x0030:
-        return CEchoRQ(cast(int, g(0x0110)), cast(str, g(0x0002)))
+        return CEchoRQ(cast(int, g(MESSAGE_ID)), cast(str, g(AFFECTED_SOP_CLASS_UID)))
     if cf == 0x8030:
-        return CEchoRSP(cast(int, g(0x0120)), cast(int, g(0x0900)), _str(g(0x0002)),
-                        _str(g(0x0902)))
-    return CCancelRQ(cast(int, g(0x0120)))
+        return CEchoRSP(cast(int, g(MESSAGE_ID_BEING_RESPONDED_TO)), cast(int, g(STATUS)),
+                        _str(g(AFFECTED_SOP_CLASS_UID)), _str(g(ERROR_COMMENT)))
+    return CCancelRQ(cast(int, g(MESSAGE_ID_BEING_RESPONDED_TO)))
 
 
 # ---------------------------------------------------------------------------------------------
 # One-line summary.
-
-
-@functools.lru_cache(maxsize=256)
-def sop_class_name(uid: str) -> str:
-    """Name of a well-known UID from pydicom's dictionary (imported lazily), else the UID."""
-    try:
-        from pydicom._uid_dict import UID_dictionary
-    except Exception:  # pydicom missing or broken: the UID itself is still informative
-        return uid
-    entry = UID_dictionary.get(uid)
-    return str(entry[0]) if entry else uid
 
 
 def _short(uid: str, keep: int = 24) -> str:
@@ -965,24 +979,24 @@ def summarize(decoded: DecodedCommand) -> str:
     """One line, e.g. ``C-STORE-RQ id=5 CT Image Storage 1.2.3... prio=MEDIUM``."""
     el = decoded.elements
     parts = [decoded.command_name]
-    mid, to = el.get(0x0110), el.get(0x0120)
+    mid, to = el.get(MESSAGE_ID), el.get(MESSAGE_ID_BEING_RESPONDED_TO)
     if isinstance(to, int):
         parts.append(f"to={to}")
     if isinstance(mid, int):
         parts.append(f"id={mid}")
-    cuid = el.get(0x0002)
+    cuid = el.get(AFFECTED_SOP_CLASS_UID)
     if isinstance(cuid, str) and cuid:
-        parts.append(sop_class_name(cuid))
-    iuid = el.get(0x1000)
+        parts.append(uid_name(cuid))
+    iuid = el.get(AFFECTED_SOP_INSTANCE_UID)
     if isinstance(iuid, str) and iuid:
         parts.append(_short(iuid))
-    prio = el.get(0x0700)
+    prio = el.get(PRIORITY)
     if isinstance(prio, int):
         parts.append(f"prio={PRIORITIES.get(prio, f'0x{prio:04X}')}")
-    status = el.get(0x0900)
+    status = el.get(STATUS)
     if isinstance(status, int):
         parts.append(f"status=0x{status:04X} {classify(status).value}")
-    comment = el.get(0x0902)
+    comment = el.get(ERROR_COMMENT)
     if isinstance(comment, str) and comment:
         parts.append(f"comment={_short(comment, 40)!r}")
     if decoded.explicit_vr:

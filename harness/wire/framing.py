@@ -16,12 +16,10 @@ keep what they get: its frames are copies, valid forever.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
+from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDU_HEADER_LEN
-
-_HDR = struct.Struct(">BBI")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,7 @@ import struct
 from dataclasses import dataclass, field
 
 from harness.wire.constants import APPLICATION_CONTEXT_NAME, ItemType
-
-_ITEM_HDR = struct.Struct(">BBH")
+from harness.wire.constants import ITEM_HEADER as _ITEM_HDR
 
 
 def _item(item_type: int, payload: bytes, reserved: int, length: int | None) -> bytes:

@@ -20,6 +20,8 @@ from harness.wire.constants import (
     RJ_RESULTS,
     PDUType,
 )
+from harness.wire.constants import PDU_HEADER as _PDU_HDR
+from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.items import (
     ApplicationContextItem,
     ImplementationClassUID,
@@ -33,9 +35,6 @@ from harness.wire.items import (
     UserInformation,
 )
 from harness.wire.uid import decode_ae_title, encode_ae_title
-
-_PDU_HDR = struct.Struct(">BBI")
-_PDV_HDR = struct.Struct(">IBB")
 
 HARNESS_IMPLEMENTATION_CLASS_UID = "2.25.190687191683951191091272491297782189648"
 HARNESS_IMPLEMENTATION_VERSION = "DICOMHARNESS01"

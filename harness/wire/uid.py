@@ -1,7 +1,8 @@
-"""Syntax checks for UIDs (PS3.5 9.1) and AE titles (PS3.5 6.2, PS3.8 9.3.2)."""
+"""UIDs and AE titles: syntax checks (PS3.5 9.1, PS3.5 6.2, PS3.8 9.3.2) and registered names."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from harness.wire.findings import Finding
@@ -23,6 +24,18 @@ def uid_problem(uid: str) -> str | None:
             return "empty component"
         return "component with a leading zero"
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def uid_name(uid: str) -> str:
+    """Name of a registered UID (SOP class, transfer syntax) from pydicom's dictionary, else the
+    UID itself. pydicom is imported lazily: the codec itself does not need it."""
+    try:
+        from pydicom._uid_dict import UID_dictionary
+    except Exception:  # pydicom missing or its layout changed: the UID is still informative
+        return uid
+    entry = UID_dictionary.get(uid)
+    return str(entry[0]) if entry else uid
 
 
 def is_valid_uid(uid: str) -> bool:
