@@ -31,7 +31,7 @@ from harness.bench.result import (
     ratio_summary,
 )
 from harness.bench.sender import ADVERTISED_MAX_PDU, SenderConfig
-from harness.bench.target import ProcessProbe, ReferenceSCP, TargetError, check_reachable
+from harness.bench.target import ProcessProbe, ReferenceSCP, TargetError
 from harness.bench.target import machine as machine_info
 from harness.bench.workers import event_loop_name, run_point, shares
 from harness.bench.workload import (
@@ -43,6 +43,7 @@ from harness.bench.workload import (
     new_nonce,
     write_part10_files,
 )
+from harness.engine.target_options import TargetUnreachable, check_reachable
 from harness.wire.constants import EXPLICIT_VR_LE
 
 # Stores per association when neither --instances nor --duration is given.
@@ -188,8 +189,8 @@ def _target(opts: BenchOptions) -> Iterator[_Target]:
         host, port = opts.target
         try:
             check_reachable(host, port, min(opts.timeout, 5.0))
-        except TargetError as exc:
-            raise BenchUsageError(str(exc)) from None
+        except TargetUnreachable as exc:
+            raise BenchUsageError(f"target {exc}") from None
         if opts.tls is not None:
             _check_tls(host, port, opts)
         yield _Target(host, port, None, opts.tls, opts.plain_target)
