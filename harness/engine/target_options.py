@@ -12,6 +12,11 @@ each reports a bad value its own documented way (argparse's exit 2, the bench's 
 
 Where a default differs between front ends the difference is declared here, with its reason
 (:attr:`TargetOption.defaults`); everything else is one default for all three.
+
+Not here: the shipped locustfile's ``--dicom-*`` options (harness.bench.locust_user). They
+live on Locust's own parser, in Locust's process, and ``bench --locust`` fills them in from
+the bench's options; their defaults are Locust's (``HARNESS-LOCUST``, an empty target for
+its web form).
 """
 
 from __future__ import annotations
