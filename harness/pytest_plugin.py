@@ -31,10 +31,12 @@ import pytest
 
 from harness.engine.model import GROUP_TITLES, SEVERITIES
 from harness.engine.target_options import (
+    PLUGIN,
     TargetUnreachable,
     add_target_options,
     called_aet,
     check_reachable,
+    option_default,
 )
 from harness.net.address import parse_address
 from harness.wire.constants import EXPLICIT_VR_LE, IMPLICIT_VR_LE, VERIFICATION_SOP_CLASS
@@ -78,14 +80,14 @@ class DicomSettings:
     collect: bool = False
     target: tuple[str, int] | None = None
     called_aet: str | None = None
-    calling_aet: str = "HARNESS"
+    calling_aet: str = option_default("calling-aet", PLUGIN)
     storage_dir: Path | None = None
     suite: str | None = None
     declared: dict[str, Any] = field(default_factory=dict)
     scp_profile: Profile | None = None  # the embedded SCP's; None: embedded_profile()
     strict: bool = False
     slow: bool = False
-    timeout: float = 10.0
+    timeout: float = option_default("timeout", PLUGIN)
     tls: Any = None  # the --dicom-tls* options, as ``run``'s --tls* (a namespace), or None
 
 

@@ -43,7 +43,13 @@ from harness.bench.workload import (
     new_nonce,
     write_part10_files,
 )
-from harness.engine.target_options import TargetUnreachable, check_reachable
+from harness.engine.target_options import (
+    BENCH,
+    DEFAULT_CALLED_AET,
+    TargetUnreachable,
+    check_reachable,
+    option_default,
+)
 from harness.wire.constants import EXPLICIT_VR_LE
 
 # Stores per association when neither --instances nor --duration is given.
@@ -64,8 +70,8 @@ class BenchUsageError(ValueError):
 @dataclass(slots=True)
 class BenchOptions:
     target: tuple[str, int] | None = None
-    called_aet: str = "ANY-SCP"
-    calling_aet: str = "HARNESS-BENCH"
+    called_aet: str = DEFAULT_CALLED_AET
+    calling_aet: str = option_default("calling-aet", BENCH)
     associations: list[int] = field(default_factory=lambda: [1])
     instances: int | None = None
     duration: float | None = None
@@ -79,7 +85,7 @@ class BenchOptions:
     transfer_syntax: str = EXPLICIT_VR_LE
     nodelay: bool = True
     max_pdu: int = 0
-    timeout: float = 30.0
+    timeout: float = option_default("timeout", BENCH)
     seed: int = 0
     storescu: Path = dcmtk.STORESCU
     uvloop: bool = False

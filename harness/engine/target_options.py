@@ -127,6 +127,12 @@ TARGET_OPTIONS: tuple[TargetOption, ...] = (
 )
 
 
+def option_default(name: str, front: str) -> Any:
+    """The declared default of option ``name`` in ``front``: for the front ends' own
+    settings records, so that they cannot drift from the flags."""
+    return next(o for o in TARGET_OPTIONS if o.name == name).default_for(front)
+
+
 def options_for(front: str) -> list[TargetOption]:
     return [o for o in TARGET_OPTIONS if front in o.fronts]
 
