@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.net.address import parse_address, unreachable
-from harness.net.tls import add_client_arguments as add_tls_client_arguments
+from harness.engine.target_options import (
+    RUN,
+    TargetUnreachable,
+    add_target_arguments,
+    called_aet,
+    check_reachable,
+)
+from harness.net.address import parse_address
 from harness.net.tls import add_server_arguments as add_tls_server_arguments
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -56,33 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the conformance suite against an SCP")
-    run.add_argument("--target", type=_host_port, metavar="HOST:PORT",
-                     help="the SCP to test (default: an embedded reference SCP)")
-    run.add_argument("--called-aet", default=None, metavar="AET",
-                     help="Called AE title (default ANY-SCP)")
-    run.add_argument("--calling-aet", default="HARNESS", metavar="AET",
-                     help="Calling AE title (default HARNESS)")
+    # --target, AE titles, --timeout, --storage-dir, profiles, --tls*: shared with bench and
+    # the pytest plugin (harness.engine.target_options); checked here by argparse.
+    add_target_arguments(run, RUN, types={"target": _host_port, "timeout": _positive})
     run.add_argument("--suite", default=None, metavar="NAME|PATH",
                      help="scenario file, folder or suite name (default: all of scenarios/)")
     run.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
                      help="select scenarios by id/title/group/tag words, with and/or/not")
     run.add_argument("--slow", action="store_true",
                      help="include scenarios tagged slow (large objects, floods)")
-    run.add_argument("--storage-dir", type=Path, default=None, metavar="DIR",
-                     help="where the target writes what it receives: enables stored-data "
-                          "checks")
-    run.add_argument("--target-profile", type=Path, default=None, metavar="FILE",
-                     help="YAML of what the target declares about itself (checked as MUST)")
-    run.add_argument("--scp-profile", type=Path, default=None, metavar="FILE",
-                     help="behaviour profile of the embedded reference SCP (no --target)")
     run.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
                      help="where the HTML report and results.json go (default reports/)")
     run.add_argument("--json", type=Path, default=None, metavar="FILE",
                      help="also write the results JSON here")
     run.add_argument("--junit", type=Path, default=None, metavar="FILE",
                      help="write JUnit XML here")
-    run.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
-                     help="seconds to wait for any answer (default 10)")
     run.add_argument("--max-duration", type=_positive, default=900.0, metavar="S",
                      help="bound for the whole run in seconds (default 900); scenarios not "
                           "finished by then are reported as errors")
@@ -93,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "--baseline")
     run.add_argument("--no-html", action="store_true", help="do not write the HTML report")
     run.add_argument("-q", "--quiet", action="store_true", help="only the summary")
-    add_tls_client_arguments(run)
 
     lst = sub.add_parser("list", help="list the scenarios of a suite")
     lst.add_argument("--suite", default=None, metavar="NAME|PATH")
@@ -217,12 +210,6 @@ def _nothing_selected(suite: str | None, keyword: str | None, slow: bool) -> str
     return f"no scenario selected: every scenario of the suite is tagged slow{hint}"
 
 
-def _check_reachable(host: str, port: int, timeout: float) -> None:
-    reason = unreachable(host, port, timeout)
-    if reason is not None:
-        raise UsageError(f"target {reason}")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.engine.context import Target, TargetProfileError, load_target_profile
     from harness.engine.embedded import EmbeddedSCP, declared_from_profile, embedded_profile
@@ -258,13 +245,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         embedded = EmbeddedSCP(profile, tls=embedded_server_context(tls, profile)).start()
         host, port = "127.0.0.1", embedded.port
         storage = embedded.storage_dir
-        called = args.called_aet or profile.ae_title
+        called = called_aet(args.called_aet, profile.ae_title)
         declared = {**declared_from_profile(profile), **declared}
     else:
         host, port = args.target
         storage = args.storage_dir
-        called = args.called_aet or "ANY-SCP"
-        _check_reachable(host, port, args.timeout)
+        called = called_aet(args.called_aet)
+        try:
+            check_reachable(host, port, args.timeout)
+        except TargetUnreachable as exc:
+            raise UsageError(f"target {exc}") from None
         if storage is not None and not storage.is_dir():
             raise UsageError(f"--storage-dir {storage}: not a directory")
         if tls is not None:

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import pytest
 
 from harness.engine.model import GROUP_TITLES, SEVERITIES
-from harness.net.address import parse_address, unreachable
+from harness.engine.target_options import (
+    PLUGIN,
+    TargetUnreachable,
+    add_target_options,
+    called_aet,
+    check_reachable,
+    option_default,
+)
+from harness.net.address import parse_address
 from harness.wire.constants import EXPLICIT_VR_LE, IMPLICIT_VR_LE, VERIFICATION_SOP_CLASS
 
 # Everything else is imported where it is used: pytest loads this plugin in every run of an
@@ -72,14 +80,14 @@ class DicomSettings:
     collect: bool = False
     target: tuple[str, int] | None = None
     called_aet: str | None = None
-    calling_aet: str = "HARNESS"
+    calling_aet: str = option_default("calling-aet", PLUGIN)
     storage_dir: Path | None = None
     suite: str | None = None
     declared: dict[str, Any] = field(default_factory=dict)
     scp_profile: Profile | None = None  # the embedded SCP's; None: embedded_profile()
     strict: bool = False
     slow: bool = False
-    timeout: float = 10.0
+    timeout: float = option_default("timeout", PLUGIN)
     tls: Any = None  # the --dicom-tls* options, as ``run``'s --tls* (a namespace), or None
 
 
@@ -126,18 +134,20 @@ def _tls_settings(opt: Callable[[str], Any], target: tuple[str, int] | None) -> 
         target=target, tls=bool(opt("dicom_tls")), tls_ca=opt("dicom_tls_ca"),
         tls_cert=opt("dicom_tls_cert"), tls_key=opt("dicom_tls_key"),
         tls_no_verify=bool(opt("dicom_tls_no_verify")),
-        tls_min_version=str(opt("dicom_tls_min_version")), tls_server_name=None)
+        tls_min_version=str(opt("dicom_tls_min_version")),
+        tls_server_name=opt("dicom_tls_server_name"))
     options = client_options(args)  # TLSConfigError (a ValueError) for a stray flag
     if options is not None and target is not None:
         options.client_context()  # files readable, key matching
     return args if options is not None else None
 
 
-def check_reachable(host: str, port: int, timeout: float) -> None:
+def check_target_reachable(host: str, port: int, timeout: float) -> None:
     """A usage error (one line, no traceback) when nothing listens at the target."""
-    reason = unreachable(host, port, timeout)
-    if reason is not None:
-        raise pytest.UsageError(f"dicom-harness: --dicom-target {reason}")
+    try:
+        check_reachable(host, port, timeout)
+    except TargetUnreachable as exc:
+        raise pytest.UsageError(f"dicom-harness: --dicom-target {exc}") from None
 
 
 # --- the session's target and runner -------------------------------------------------------
@@ -157,7 +167,7 @@ class DicomSession:
     def description(self) -> str:
         s = self.settings
         if s.target is not None:
-            return f"{s.target[0]}:{s.target[1]} (called AE {s.called_aet or 'ANY-SCP'})"
+            return f"{s.target[0]}:{s.target[1]} (called AE {called_aet(s.called_aet)})"
         faults = sorted(s.scp_profile.faults) if s.scp_profile is not None else []
         return "the embedded reference SCP" + (f" with faults {', '.join(faults)}" if faults
                                                else "")
@@ -177,7 +187,7 @@ class DicomSession:
                 except TLSSetupError as exc:
                     raise pytest.UsageError(f"dicom-harness: {exc}") from None
             if s.target is not None:
-                self._target = Target(s.target[0], s.target[1], s.called_aet or "ANY-SCP",
+                self._target = Target(s.target[0], s.target[1], called_aet(s.called_aet),
                                       s.calling_aet, s.timeout, s.storage_dir, declared,
                                       tls=tls)
             else:
@@ -190,7 +200,8 @@ class DicomSession:
 
                 declared = {**declared_from_profile(profile), **declared}
                 self._target = Target("127.0.0.1", self.embedded.port,
-                                      s.called_aet or profile.ae_title, s.calling_aet,
+                                      called_aet(s.called_aet, profile.ae_title),
+                                      s.calling_aet,
                                       s.timeout, self.embedded.storage_dir, declared, True,
                                       tls=tls)
         return self._target
@@ -225,42 +236,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dicom", action="store_true", default=False,
                     help="collect the conformance suite and run it against the embedded "
                          "reference SCP (or --dicom-target)")
-    group.addoption("--dicom-target", default=None, metavar="HOST:PORT",
-                    help="collect the conformance suite and run it against this SCP")
-    group.addoption("--dicom-called-aet", default=None, metavar="AET",
-                    help="Called AE title of the target (default ANY-SCP)")
-    group.addoption("--dicom-calling-aet", default="HARNESS", metavar="AET",
-                    help="our Calling AE title (default HARNESS)")
-    group.addoption("--dicom-storage-dir", default=None, metavar="DIR",
-                    help="where the target writes what it receives: enables the stored-data "
-                         "checks")
     group.addoption("--dicom-suite", default=None, metavar="NAME|PATH",
                     help="scenario file, folder or suite name (default: every scenario)")
-    group.addoption("--dicom-profile", "--dicom-target-profile", dest="dicom_profile",
-                    default=None, metavar="FILE",
-                    help="YAML of what the target declares about itself (checked as MUST)")
-    group.addoption("--dicom-scp-profile", default=None, metavar="FILE",
-                    help="behaviour profile of the embedded reference SCP (faults, policies)")
     group.addoption("--dicom-strict", action="store_true", default=False,
                     help="a SHOULD scenario that does not hold fails instead of warning")
     group.addoption("--dicom-slow", action="store_true", default=False,
                     help="also collect scenarios tagged slow (large objects, floods)")
-    group.addoption("--dicom-timeout", default=10.0, type=float, metavar="S",
-                    help="seconds to wait for any answer from the target (default 10)")
-    group.addoption("--dicom-tls", action="store_true", default=False,
-                    help="DICOM over TLS (no --dicom-target: the embedded SCP serves TLS "
-                         "with certificates made for the session)")
-    group.addoption("--dicom-tls-ca", default=None, metavar="FILE",
-                    help="CA certificate(s) verifying the target's certificate")
-    group.addoption("--dicom-tls-cert", default=None, metavar="FILE",
-                    help="client certificate (PEM) for mutual TLS")
-    group.addoption("--dicom-tls-key", default=None, metavar="FILE",
-                    help="private key of --dicom-tls-cert (PEM)")
-    group.addoption("--dicom-tls-no-verify", action="store_true", default=False,
-                    help="do not verify the target's certificate")
-    group.addoption("--dicom-tls-min-version", default="1.2", choices=("1.0", "1.1", "1.2",
-                                                                       "1.3"),
-                    help="lowest TLS version offered (default 1.2)")
+    # --dicom-target, AE titles, timeout, storage dir, profiles, --dicom-tls*: declared once
+    # for run, bench and this plugin (harness.engine.target_options).
+    add_target_options(group, types={"timeout": float})
 
 
 def marker_name(text: str) -> str:
@@ -280,7 +264,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config)
     # xdist workers trust the controller's check: no extra connections per worker.
     if settings.target is not None and not hasattr(config, "workerinput"):
-        check_reachable(*settings.target, settings.timeout)
+        check_target_reachable(*settings.target, settings.timeout)
     config.stash[SESSION_KEY] = DicomSession(settings)
     _register_marker(config, "dicom", "a DICOM conformance scenario of dicom-harness; "
                      "dicom(id=..., group=..., severity=...) carries its fields")

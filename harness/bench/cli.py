@@ -16,21 +16,17 @@ from pathlib import Path
 from harness.bench.locust_run import add_arguments as locust_arguments
 from harness.bench.runner import COMPARE_MODES, BenchOptions, BenchUsageError
 from harness.bench.workload import PROFILE_KINDS, WorkloadError, resolve_transfer_syntax
+from harness.engine.target_options import BENCH, DEFAULT_CALLED_AET, add_target_arguments
 from harness.net.address import parse_address
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
-
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default=None, metavar="HOST:PORT",
-                        help="the SCP to measure (default: start the reference SCP)")
-    parser.add_argument("--called-aet", default="ANY-SCP", metavar="AET",
-                        help="Called AE title (default ANY-SCP)")
-    parser.add_argument("--calling-aet", default="HARNESS-BENCH", metavar="AET",
-                        help="Calling AE title (default HARNESS-BENCH)")
+    # --target, AE titles, --timeout, --scp-profile, --tls*: shared with run and the pytest
+    # plugin (harness.engine.target_options); left as text here and checked in run_bench,
+    # so that a bad value costs one line, not argparse's usage block.
+    add_target_arguments(parser, BENCH)
     parser.add_argument("--associations", default="1", metavar="N[,N...]",
                         help="concurrent associations; a list is a sweep (default 1)")
     parser.add_argument("--instances", default=None, metavar="M",
@@ -63,13 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave Nagle's algorithm on (shows the ~40 ms delayed-ACK stall)")
     parser.add_argument("--max-pdu", default="0", metavar="BYTES",
                         help="largest P-DATA-TF PDU to send (default 0: the peer's maximum)")
-    parser.add_argument("--timeout", default="30", metavar="S",
-                        help="seconds without progress before an association fails")
     parser.add_argument("--seed", default="0", metavar="N", help="dataset factory seed")
     parser.add_argument("--uvloop", action="store_true",
                         help="use uvloop if installed (pip install dicom-harness[fast])")
-    parser.add_argument("--scp-profile", type=Path, default=None, metavar="FILE",
-                        help="behaviour profile of the reference SCP (no --target)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write the Bench JSON here")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
@@ -78,9 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     locust_arguments(parser)  # --locust: distributed load (harness.bench.locust_run)
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar and no table")
-    from harness.net.tls import add_client_arguments
-
-    add_client_arguments(parser)
     parser.add_argument("--plain-target", default=None, metavar="HOST:PORT",
                         help="with --tls --compare plain and a --target: the same SCP's "
                              "plain TCP port")
@@ -136,6 +125,11 @@ def parse_target(text: str | None) -> tuple[str, int] | None:
         raise BenchUsageError(f"--target: {exc}") from None
 
 
+def bench_called_aet(text: str | None) -> str:
+    """``--called-aet``, ANY-SCP when not given (also for the bench's own reference SCP)."""
+    return DEFAULT_CALLED_AET if text is None else text
+
+
 def check_ae_title(text: str, flag: str) -> str:
     """An AE title (PS3.5 6.2 AE): 1-16 printable ASCII characters, no backslash."""
     if not text.strip() or len(text) > 16 or "\\" in text or \
@@ -162,7 +156,7 @@ def _tls_options(args: argparse.Namespace) -> object:
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Validate and convert; ``BenchUsageError`` names the offending flag."""
-    check_ae_title(args.called_aet, "--called-aet")
+    called = check_ae_title(bench_called_aet(args.called_aet), "--called-aet")
     check_ae_title(args.calling_aet, "--calling-aet")
     compare = [c.strip() for item in args.compare for c in item.split(",") if c.strip()]
     unknown = [c for c in compare if c not in COMPARE_MODES]
@@ -173,7 +167,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     except WorkloadError as exc:
         raise BenchUsageError(f"--transfer-syntax: {exc}") from None
     return BenchOptions(
-        target=parse_target(args.target), called_aet=args.called_aet,
+        target=parse_target(args.target), called_aet=called,
         calling_aet=args.calling_aet, associations=parse_associations(args.associations),
         instances=_int(args.instances, "--instances", low=1),
         duration=_float(args.duration, "--duration"), workload=args.workload,

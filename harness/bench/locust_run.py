@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 
 from harness.bench.runner import BenchUsageError
-from harness.bench.target import ReferenceSCP, TargetError, check_reachable
+from harness.bench.target import ReferenceSCP, TargetError
 from harness.bench.workload import WorkloadError, build_workload, close_workload
+from harness.engine.target_options import TargetUnreachable, check_reachable
 
 EXIT_USAGE = 2
 LOCUSTFILE = Path(__file__).with_name("locustfiles") / "dicom_store.py"
@@ -73,8 +74,11 @@ def locust_command(args: argparse.Namespace, target: tuple[str, int] | None,
                    rest: list[str]) -> list[str]:
     """The child's command line: our translated options first, the user's after them (so
     the user's win where both set one)."""
+    from harness.bench.cli import bench_called_aet
+
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
-           "--dicom-called-aet", args.called_aet, "--dicom-calling-aet", args.calling_aet,
+           "--dicom-called-aet", bench_called_aet(args.called_aet),
+           "--dicom-calling-aet", args.calling_aet,
            "--dicom-workload", str(args.workload),
            "--dicom-transfer-syntax", str(args.transfer_syntax),
            "--dicom-stores-per-association", str(args.stores_per_association),
@@ -97,14 +101,14 @@ def locust_command(args: argparse.Namespace, target: tuple[str, int] | None,
 
 def _check(args: argparse.Namespace) -> None:
     """What can be wrong before Locust starts, each as one line (BenchUsageError)."""
-    from harness.bench.cli import _int, check_ae_title, parse_target
+    from harness.bench.cli import _int, bench_called_aet, check_ae_title, parse_target
     from harness.bench.workload import resolve_transfer_syntax
 
     for dest, default, instead in NOT_WITH_LOCUST:
         if getattr(args, dest, default) != default:
             flag = "--" + dest.replace("_", "-")
             raise BenchUsageError(f"{flag} does not apply with --locust: use {instead}")
-    check_ae_title(args.called_aet, "--called-aet")
+    check_ae_title(bench_called_aet(args.called_aet), "--called-aet")
     check_ae_title(args.calling_aet, "--calling-aet")
     for flag, value in (("--stores-per-association", args.stores_per_association),
                         ("--max-pdu", args.max_pdu), ("--seed", args.seed)):
@@ -142,7 +146,10 @@ def run_locust(args: argparse.Namespace) -> int:
         _check(args)
         target = parse_target(args.target)
         if target is not None and not worker:
-            check_reachable(*target, timeout=min(float(args.timeout), 5.0))
+            try:
+                check_reachable(*target, timeout=min(float(args.timeout), 5.0))
+            except TargetUnreachable as exc:
+                raise TargetError(f"target {exc}") from None
         elif target is None and not worker:
             scp = ReferenceSCP(profile=args.scp_profile)
             scp.start()

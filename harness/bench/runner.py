@@ -31,7 +31,7 @@ from harness.bench.result import (
     ratio_summary,
 )
 from harness.bench.sender import ADVERTISED_MAX_PDU, SenderConfig
-from harness.bench.target import ProcessProbe, ReferenceSCP, TargetError, check_reachable
+from harness.bench.target import ProcessProbe, ReferenceSCP, TargetError
 from harness.bench.target import machine as machine_info
 from harness.bench.workers import event_loop_name, run_point, shares
 from harness.bench.workload import (
@@ -42,6 +42,13 @@ from harness.bench.workload import (
     close_workload,
     new_nonce,
     write_part10_files,
+)
+from harness.engine.target_options import (
+    BENCH,
+    DEFAULT_CALLED_AET,
+    TargetUnreachable,
+    check_reachable,
+    option_default,
 )
 from harness.wire.constants import EXPLICIT_VR_LE
 
@@ -63,8 +70,8 @@ class BenchUsageError(ValueError):
 @dataclass(slots=True)
 class BenchOptions:
     target: tuple[str, int] | None = None
-    called_aet: str = "ANY-SCP"
-    calling_aet: str = "HARNESS-BENCH"
+    called_aet: str = DEFAULT_CALLED_AET
+    calling_aet: str = option_default("calling-aet", BENCH)
     associations: list[int] = field(default_factory=lambda: [1])
     instances: int | None = None
     duration: float | None = None
@@ -78,7 +85,7 @@ class BenchOptions:
     transfer_syntax: str = EXPLICIT_VR_LE
     nodelay: bool = True
     max_pdu: int = 0
-    timeout: float = 30.0
+    timeout: float = option_default("timeout", BENCH)
     seed: int = 0
     storescu: Path = dcmtk.STORESCU
     uvloop: bool = False
@@ -188,8 +195,8 @@ def _target(opts: BenchOptions) -> Iterator[_Target]:
         host, port = opts.target
         try:
             check_reachable(host, port, min(opts.timeout, 5.0))
-        except TargetError as exc:
-            raise BenchUsageError(str(exc)) from None
+        except TargetUnreachable as exc:
+            raise BenchUsageError(f"target {exc}") from None
         if opts.tls is not None:
             _check_tls(host, port, opts)
         yield _Target(host, port, None, opts.tls, opts.plain_target)

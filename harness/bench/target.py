@@ -1,4 +1,6 @@
-"""The system under measurement: the reference SCP as a process, reachability, /proc figures.
+"""The system under measurement: the reference SCP as a process, /proc figures.
+
+(Reachability of a ``--target`` is :func:`harness.engine.target_options.check_reachable`.)
 
 With no ``--target`` the bench starts ``dicom-harness serve`` as a subprocess (its own
 interpreter and core, as a real SCP would have), on a free loopback port with a temporary
@@ -14,7 +16,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,15 +29,8 @@ _LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
 class TargetError(Exception):
-    """The target cannot be reached or the reference SCP cannot be started."""
-
-
-def check_reachable(host: str, port: int, timeout: float = 5.0) -> None:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise TargetError(f"target {host}:{port} unreachable: {exc.strerror or exc}") from None
+    """The reference SCP cannot be started (or, as raised by the Locust launcher, the
+    target cannot be reached)."""
 
 
 class ReferenceSCP:

@@ -245,31 +245,9 @@ def check_declaration(value: Any) -> dict[str, Any]:
     return out
 
 
-def add_client_arguments(parser: Any) -> None:
-    """``--tls`` and friends on an argparse parser (run, bench)."""
-    group = parser.add_argument_group("TLS (PS3.15 Annex B)")
-    group.add_argument("--tls", action="store_true",
-                       help="speak DICOM over TLS (with no --target: the embedded SCP serves "
-                            "TLS with certificates made for the run)")
-    group.add_argument("--tls-ca", default=None, metavar="FILE",
-                       help="PEM CA certificate(s) that sign the SCP's certificate "
-                            "(default: the system CAs)")
-    group.add_argument("--tls-cert", default=None, metavar="FILE",
-                       help="our client certificate (PEM), for SCPs requiring mutual TLS")
-    group.add_argument("--tls-key", default=None, metavar="FILE",
-                       help="the private key of --tls-cert (PEM, unencrypted)")
-    group.add_argument("--tls-no-verify", action="store_true",
-                       help="do not verify the SCP's certificate (nor its host name)")
-    group.add_argument("--tls-min-version", default=DEFAULT_MIN_VERSION,
-                       choices=tuple(VERSIONS), help="lowest TLS version we offer "
-                                                     "(default 1.2)")
-    group.add_argument("--tls-server-name", default=None, metavar="NAME",
-                       help="host name the SCP's certificate must carry (default: the "
-                            "--target host)")
-
-
 def client_options(args: Any) -> TLSOptions | None:
-    """TLSOptions from parsed ``add_client_arguments`` flags; None without ``--tls``.
+    """TLSOptions from the parsed ``--tls*`` client flags (declared, for run, bench and the
+    pytest plugin, in harness.engine.target_options); None without ``--tls``.
     Any other --tls-* flag without --tls is an error (it would silently do nothing)."""
     given = [flag for flag, value in (("--tls-ca", args.tls_ca), ("--tls-cert", args.tls_cert),
                                       ("--tls-key", args.tls_key),
