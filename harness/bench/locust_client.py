@@ -28,8 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.sender import ADVERTISED_MAX_PDU, Negotiated, SenderConfig
-from harness.bench.workload import UID_LENGTH, MessagePlan, Template, UidSource, Workload
-from harness.bench.workload import plan_message as _plan_message
+from harness.bench.workload import (
+    UID_LENGTH,
+    MessagePlan,
+    PlanCache,
+    UidSource,
+    Workload,
+)
 from harness.wire.constants import (
     COMMAND_FIELD,
     MCH_COMMAND,
@@ -77,32 +82,6 @@ class StoreAnswer:
     latency_s: float
 
 
-class PlanCache:
-    """Framed messages shared by the associations of one process (one copy per template,
-    context and PDU size), plus the files kept open for ``os.sendfile``."""
-
-    def __init__(self) -> None:
-        self._plans: dict[tuple[int, int, int], MessagePlan] = {}
-        self._fds: dict[Path, int] = {}
-
-    def plan(self, template: Template, context_id: int, send_pdu: int) -> MessagePlan:
-        key = (id(template), context_id, send_pdu)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = _plan_message(template, context_id, send_pdu)
-        return plan
-
-    def fd(self, path: Path) -> int:
-        fd = self._fds.get(path)
-        if fd is None:
-            fd = self._fds[path] = os.open(path, os.O_RDONLY)
-        return fd
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds.clear()
 
 
 class BlockingAssociation:

@@ -34,10 +34,11 @@ from locust import User, constant, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.bench.locust_client import BlockingAssociation, PlanCache, StoreFailure
+from harness.bench.locust_client import BlockingAssociation, StoreFailure
 from harness.bench.locust_feed import RunInfo, Tally, bench_doc, write_reports
 from harness.bench.sender import SenderConfig
 from harness.bench.workload import (
+    PlanCache,
     UidSource,
     Workload,
     WorkloadError,

@@ -29,10 +29,9 @@ from harness.bench.stats import LatencyHistogram, ThroughputSeries
 from harness.bench.workload import (
     UID_LENGTH,
     MessagePlan,
-    Template,
+    PlanCache,
     UidSource,
     Workload,
-    plan_message,
 )
 from harness.wire.constants import (
     COMMAND_FIELD,
@@ -118,49 +117,18 @@ class Negotiated:
     implementation_version_name: str | None
 
 
-class _Shared:
-    """What a process's associations share: framed messages and open files for sendfile.
-
-    Plans are cached by template, context and PDU size, so N associations on a folder
-    workload hold one framed copy of each file, not N.
-    """
-
-    def __init__(self) -> None:
-        self.fds: dict[Path, int] = {}
-        self.plans: dict[tuple[int, int, int, bool], MessagePlan] = {}
-
-    def plan(self, template: Template, context_id: int, send_pdu: int,
-             sendfile: bool) -> MessagePlan:
-        key = (id(template), context_id, send_pdu, sendfile)
-        plan = self.plans.get(key)
-        if plan is None:
-            plan = self.plans[key] = plan_message(template, context_id, send_pdu,
-                                                  allow_sendfile=sendfile)
-        return plan
-
-    def fd(self, path: Path) -> int:
-        fd = self.fds.get(path)
-        if fd is None:
-            fd = self.fds[path] = os.open(path, os.O_RDONLY)
-        return fd
-
-    def close(self) -> None:
-        for fd in self.fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.fds.clear()
 
 
 class BenchAssociation:
     """One association of the load generator."""
 
     def __init__(self, cfg: SenderConfig, workload: Workload, uids: UidSource,
-                 measure: Measure, shared: _Shared | None = None) -> None:
+                 measure: Measure, shared: PlanCache | None = None) -> None:
         self.cfg = cfg
         self.workload = workload
         self.uids = uids
         self.m = measure
-        self.shared = shared or _Shared()
+        self.shared = shared or PlanCache()
         self.loop = asyncio.get_running_loop()
         self.sock: socket.socket | None = None
         self.fd = -1
@@ -672,7 +640,7 @@ async def run_process(cfg: SenderConfig, workload: Workload, *, associations: in
     failures are counted as errors; the run goes on with the associations that work.
     """
     measure = Measure()
-    shared = _Shared()
+    shared = PlanCache()
     assocs = [BenchAssociation(cfg, workload, UidSource(nonce, stream_base + i), measure,
                                shared) for i in range(associations)]
     ticker: asyncio.Task[None] | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 import random
 import struct
 from collections.abc import Iterator
@@ -467,3 +468,34 @@ def close_workload(workload: Workload) -> None:
             with contextlib.suppress(BufferError):
                 template.mapped.close()
             template.mapped = None
+
+
+class PlanCache:
+    """Framed messages shared by the associations of one process (one copy per template,
+    context, PDU size and sendfile choice), plus the files kept open for ``os.sendfile``:
+    N associations on a folder workload hold one framed copy of each file, not N."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[int, int, int, bool], MessagePlan] = {}
+        self._fds: dict[Path, int] = {}
+
+    def plan(self, template: Template, context_id: int, send_pdu: int,
+             sendfile: bool = True) -> MessagePlan:
+        key = (id(template), context_id, send_pdu, sendfile)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_message(template, context_id, send_pdu,
+                                                   allow_sendfile=sendfile)
+        return plan
+
+    def fd(self, path: Path) -> int:
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
