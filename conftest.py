@@ -15,13 +15,3 @@ def pytest_configure(config: pytest.Config) -> None:
     # Runs before pytest-benchmark's own pytest_configure (trylast), which reads the option.
     if config.pluginmanager.hasplugin("benchmark"):
         config.option.benchmark_disable = True
-
-
-# Tests that wait minutes on real peers or build a wheel. pytest-xdist hands tests out in
-# collection order, and these sort late by file name: collected last, they left one worker
-# running alone for minutes at the end of the run. Run them first.
-LONG_RUNNING = ("interop", "packaging", "slow")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in LONG_RUNNING))
