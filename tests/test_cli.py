@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -391,9 +390,14 @@ def test_serve_process_receives_from_storescu(tmp_path: Path) -> None:
     assert not [p for p in storage.rglob("*") if p.is_file() and p.suffix == ".part"]
 
 
-@pytest.mark.skipif(shutil.which("dicom-harness") is None, reason="console script not on PATH")
+# The console script installed next to the interpreter running the tests: a `dicom-harness`
+# found on PATH may belong to another installation (another venv, a global pip install).
+CONSOLE_SCRIPT = Path(sys.executable).parent / "dicom-harness"
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="console script not installed here")
 def test_console_script_version(tmp_path: Path) -> None:
-    done = subprocess.run(["dicom-harness", "--version"], capture_output=True, text=True,
+    done = subprocess.run([str(CONSOLE_SCRIPT), "--version"], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("dicom-harness ")
 
