@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorServer
+from harness.net.acceptor import AcceptorAssociation, AcceptorConfig
+from harness.net.acceptor_server import AcceptorServer
 from harness.net.connection import describe_exception
 from harness.scp import faults
 from harness.scp.negotiation import negotiate
