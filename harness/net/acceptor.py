@@ -60,7 +60,7 @@ from harness.wire.states import (
 )
 
 if TYPE_CHECKING:
-    from harness.net.acceptor_server import AcceptorServer
+    from harness.net.acceptor_server import AcceptorServer as AcceptorServer
 
 ASSOCIATE_RQ_LIMIT = 1 << 20
 # A-ABORT source and reasons (PS3.8 Table 9-26) used here, short.

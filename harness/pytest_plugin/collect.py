@@ -109,7 +109,6 @@ def scenario_marks(sc: Scenario, *, tags: bool = False) -> list[pytest.MarkDecor
     return marks
 
 
-
 def scenarios(expr: str | None = None, *, suite: str | None = None,
               slow: bool = False) -> list[Scenario]:
     """Scenarios of ``suite`` selected by a ``dicom-harness -k`` expression."""
@@ -124,4 +123,3 @@ def scenario_params(expr: str | None = None, *, suite: str | None = None,
     param per scenario, with its id and markers."""
     return [pytest.param(sc, id=sc.id, marks=scenario_marks(sc))
             for sc in scenarios(expr, suite=suite, slow=slow)]
-

@@ -148,7 +148,6 @@ def reference_scp(request: pytest.FixtureRequest,
     return reference_scp_factory(getattr(request, "param", None))
 
 
-
 # --- fixtures: a synchronous simulated SCU ------------------------------------------------
 
 
@@ -255,7 +254,6 @@ def dataset_factory(request: pytest.FixtureRequest) -> DatasetFactory:
     send the same SOP Instance UIDs and a rerun sends the same ones."""
     digest = hashlib.sha256(request.node.nodeid.encode("utf-8")).digest()
     return DatasetFactory(seed=int.from_bytes(digest[:4], "big"))
-
 
 
 @pytest.fixture

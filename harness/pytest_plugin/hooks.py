@@ -103,4 +103,3 @@ def pytest_report_teststatus(report: pytest.TestReport,
     if outcome == "error" and report.failed:
         return "error", "E", ("ERROR", {"red": True})
     return None
-

@@ -188,4 +188,3 @@ SESSION_KEY = pytest.StashKey[DicomSession]()
 
 def dicom_session(config: pytest.Config) -> DicomSession:
     return config.stash[SESSION_KEY]
-

@@ -575,4 +575,3 @@ class StorageSCP:
 
     def stored_path(self, sop_instance_uid: str) -> Path:
         return self.storage_dir / safe_name(sop_instance_uid)
-

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from harness.wire.constants import EXPLICIT_VR_LE, IMPLICIT_VR_LE, VERIFICATION_SOP_CLASS
 
-# Imported where used: the pytest plugin imports this module in every pytest run.
+# Imported where used: pydicom alone costs a noticeable part of a second.
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
@@ -23,20 +23,15 @@ T = TypeVar("T")
 
 
 class SCUTarget(Protocol):
-    """Where and as whom the SCU connects (``harness.engine.context.Target`` is one)."""
+    """Where and as whom the SCU connects (``harness.engine.context.Target`` is one; the
+    engine sits above this layer, so it is described rather than imported)."""
 
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def called_aet(self) -> str: ...
-    @property
-    def calling_aet(self) -> str: ...
-    @property
-    def timeout(self) -> float: ...
-    @property
-    def tls(self) -> Any: ...  # a harness.net.tls.TLSClient (its ``context``) or None
+    host: str
+    port: int
+    called_aet: str
+    calling_aet: str
+    timeout: float
+    tls: Any  # a harness.net.tls.TLSClient (the SCU uses its ``context``) or None
 
 
 def default_contexts() -> list[PresentationContextRQ]:
@@ -147,4 +142,3 @@ class SyncSCU:
 
             self.loop.run_until_complete(asyncio.sleep(0))  # let the transport finish closing
             self.loop.close()
-
