@@ -1,10 +1,12 @@
-"""The reference Storage SCP: a server, per-association DIMSE processing, faults.
+"""The reference Storage SCP: a server and per-association DIMSE processing.
 
 ``StorageSCP`` is the application entity (``ae`` of the service class): it owns the profile,
 the storage directory, the store handler and the log of what happened. ``SCPAssociation``
 runs on each accepted association: it checks every C-STORE-RQ (conformant defaults of PS3.7
 9.1.1 and 9.3.1), streams its data set to disk while checking its structure, and hands the
-complete request to :class:`StorageServiceClass` in arrival order.
+complete request to :class:`StorageServiceClass` in arrival order. This is the conformant
+serving path; the profile's faults that make the SCP misbehave are decided and performed in
+``faults.py`` (and ``negotiation.py``, ``tls_faults.py``), called at the points they bend.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorServer
+from harness.net.acceptor import AcceptorAssociation, AcceptorConfig
+from harness.net.acceptor_server import AcceptorServer
 from harness.net.connection import describe_exception
+from harness.scp import faults
 from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
 from harness.scp.service import (
@@ -34,6 +38,8 @@ from harness.scp.service import (
     PresentationContext,
     StorageServiceClass,
     StoreHandler,
+    error_comment,
+    generic_response,
 )
 from harness.scp.storage import IncomingFile, drop_part, open_part, safe_name
 from harness.wire.constants import (
@@ -41,38 +47,26 @@ from harness.wire.constants import (
     AFFECTED_SOP_INSTANCE_UID,
     COMMAND_DATA_SET_TYPE,
     COMMAND_FIELD,
-    ERROR_COMMENT,
     MESSAGE_ID,
     MESSAGE_ID_BEING_RESPONDED_TO,
     NO_DATA_SET,
     PRIORITY,
-    STATUS,
     AbortReason,
     AbortSource,
     CommandField,
     StoreStatus,
 )
 from harness.wire.dataset_check import DatasetStructureChecker
-from harness.wire.dimse import (
-    CEchoRSP,
-    CStoreRQ,
-    DecodedCommand,
-    encode_command,
-    encode_elements,
-    value_us,
-)
+from harness.wire.dimse import CEchoRSP, CStoreRQ, DecodedCommand, encode_command
 from harness.wire.findings import Finding
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, AssociateRQ
-from harness.wire.status import StatusCategory, classify, describe
 from harness.wire.uid import is_valid_uid
 
 LOG = logging.getLogger("harness.scp")
 Status = StoreStatus  # the C-STORE statuses the SCP sends, short
 # A-ABORT source and reasons (PS3.8 Table 9-26) used here, short.
 _PROVIDER = AbortSource.SERVICE_PROVIDER
-_UNSPECIFIED = AbortReason.NOT_SPECIFIED
 _INVALID_VALUE = AbortReason.INVALID_PDU_PARAMETER_VALUE
-_UNEXPECTED_PARAMETER = AbortReason.UNEXPECTED_PDU_PARAMETER
 # Store records a long-running ``serve`` keeps (the latest ones); the log has every store.
 SERVE_KEEP_RECORDS = 1000
 
@@ -192,23 +186,20 @@ class SCPAssociation:
             self._store_command(context_id, command)
         elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(MESSAGE_ID), int):
             msg_id = int(el[MESSAGE_ID])  # type: ignore[call-overload]
-            status = Status.UNRECOGNIZED_OPERATION if self.profile.has("bad_echo_status") \
-                else Status.SUCCESS
-            self._enqueue(lambda: self._send(context_id, encode_command(
+            status = faults.echo_status(self.profile)
+            self.enqueue(lambda: self.send(context_id, encode_command(
                 CEchoRSP(msg_id, status))))
         elif cf == CommandField.C_CANCEL_RQ:
             target = el.get(MESSAGE_ID_BEING_RESPONDED_TO)
             if isinstance(target, int):
                 if len(self.dimse.cancel_req) < 64:
                     self.dimse.cancel_req[target] = command.message
-                if self.profile.has("answer_cancel"):
-                    self._send(context_id, _generic_response(CommandField.C_STORE_RSP, target,
-                                                             Status.CANCEL))
+                faults.answer_cancel(self, context_id, target)
         elif isinstance(cf, int) and cf < 0x8000 and isinstance(el.get(MESSAGE_ID), int) and \
                 not self.profile.has("silent_on_bad_command"):
             # A request we do not perform: Unrecognized operation (PS3.7 C.5.23).
             msg_id = int(el[MESSAGE_ID])  # type: ignore[call-overload]
-            self._enqueue(lambda: self._send(context_id, _generic_response(
+            self.enqueue(lambda: self.send(context_id, generic_response(
                 cf | 0x8000, msg_id, Status.UNRECOGNIZED_OPERATION)))
             if el.get(COMMAND_DATA_SET_TYPE, NO_DATA_SET) != NO_DATA_SET:
                 self.current = None  # its data set is read and dropped
@@ -238,14 +229,14 @@ class SCPAssociation:
         bad_length = [f"({0:04X},{tag:04X})" for tag in _STORE_RQ_US if tag in el
                       and not isinstance(el[tag], int)]
         if bad_length and not p.has("silent_on_bad_command"):
-            req.precheck = (Status.CANNOT_UNDERSTAND, _short(
+            req.precheck = (Status.CANNOT_UNDERSTAND, error_comment(
                 "invalid C-STORE-RQ: value length of " + ", ".join(bad_length)))
         elif not isinstance(command.message, CStoreRQ):
             missing = [f.field for f in command.findings if "missing" in f.found.lower()
                        or "missing" in f.expected.lower()]
             if p.has("silent_on_bad_command"):
                 return
-            req.precheck = (Status.CANNOT_UNDERSTAND, _short(
+            req.precheck = (Status.CANNOT_UNDERSTAND, error_comment(
                 "invalid C-STORE-RQ: " + (", ".join(missing) or "bad command set")))
         elif not has_data:
             if p.has("silent_on_bad_command"):
@@ -264,16 +255,10 @@ class SCPAssociation:
             req.precheck = (Status.INVALID_SOP_INSTANCE, "invalid Affected SOP Instance UID")
         self.outstanding.add(msg_id)
         self.seen_ids.add(msg_id)
-        if p.has("abort_after_command"):
-            self.net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_after_command")
-            return
-        if p.has("success_before_data") and has_data:
-            self._enqueue(lambda: self._respond(req, context, status=Status.SUCCESS))
-            self.current = _Incoming(req, context)  # data still arrives; it is dropped
-            req.precheck = (Status.SUCCESS, None)
+        if p.faults and faults.take_store_command(self, req, context, has_data):
             return
         if not has_data:
-            self._enqueue(lambda: self._respond(req, context))
+            self.enqueue(lambda: self.respond(req, context))
             return
         incoming = _Incoming(req, context)
         if req.precheck is None:
@@ -307,24 +292,20 @@ class SCPAssociation:
                 _cannot_store(req, exc)
             if cur.checker is not None:
                 cur.checker.feed(fragment)
-        if last and not len(fragment) and self.profile.has("reject_empty_pdv"):
-            assoc.abort(_PROVIDER, _INVALID_VALUE, how="fault reject_empty_pdv")
-            return
-        if cur.fragments == 1 and not last and self.profile.has("abort_during_data"):
-            assoc.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_during_data")
+        if self.profile.faults and faults.abort_in_data(self.profile, assoc, cur.fragments,
+                                                        len(fragment), last):
             return
         if not last:
             return
         self.current = None
-        if self.profile.has("success_before_data"):
-            self.outstanding.discard(req.MessageID)
+        if self.profile.faults and faults.answered_before_data(self, req):
             return
         if cur.checker is not None and req.file is not None:
             problems = [f for f in cur.checker.finish() if f.severity == "error"]
             req.dataset_sop_class = cur.checker.captured_text(SOP_CLASS_TAG)
             req.dataset_sop_instance = cur.checker.captured_text(SOP_INSTANCE_TAG)
             if problems and not self.profile.has("accept_truncated"):
-                req.precheck = (STATUS_CANNOT_DECODE, _short(
+                req.precheck = (STATUS_CANNOT_DECODE, error_comment(
                     f"data set not decodable: {problems[0].found}"))
             elif not self.profile.has("accept_uid_mismatch") and (
                     req.dataset_sop_class != req.AffectedSOPClassUID
@@ -332,25 +313,31 @@ class SCPAssociation:
                 req.precheck = (Status.DATA_SET_DOES_NOT_MATCH,
                                 "data set SOP Class/Instance UID differs from command")
             elif (problem := cur.image_problem()) and not self.profile.has("accept_truncated"):
-                req.precheck = (Status.DATA_SET_DOES_NOT_MATCH, _short(problem))
+                req.precheck = (Status.DATA_SET_DOES_NOT_MATCH, error_comment(problem))
         ctx = cur.context
-        self._enqueue(lambda: self._respond(req, ctx))
+        self.enqueue(lambda: self.respond(req, ctx))
 
     def on_release(self, assoc: AcceptorAssociation) -> bool:
         # No store follows: the spare goes before A-RELEASE-RP, so a peer that looks at the
         # directory once released sees only what was stored.
         self._drop_spare()
-        if self.profile.has("ignore_release"):
-            return False
-        if self.profile.has("release_drops_responses"):
-            self.queue.clear()
-            if self._worker is not None and not self._worker.done():
-                self._worker.cancel()
-            return True
+        if self.profile.faults and (answer := faults.release_answer(self)) is not None:
+            return answer
         if self.queue or (self._worker is not None and not self._worker.done()):
             self._release_pending = True  # answer outstanding requests first (PS3.8 AR-7)
             return False
         return True
+
+    def drop_queued(self) -> None:
+        """Drop every response not sent yet (fault release_drops_responses)."""
+        self.queue.clear()
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+
+    def expect_data(self, req: CStoreRequest, context: PresentationContext) -> None:
+        """The next data set fragments belong to ``req`` (read, written only if it has a
+        file)."""
+        self.current = _Incoming(req, context)
 
     def _drop_spare(self) -> None:
         if self._spare is not None:
@@ -360,10 +347,7 @@ class SCPAssociation:
     def on_end(self, assoc: AcceptorAssociation, how: str) -> None:
         cur, self.current = self.current, None
         if cur is not None and cur.req.file is not None:
-            if self.profile.has("keep_partial"):
-                cur.req.file.commit(cur.req.AffectedSOPInstanceUID)
-            else:
-                cur.req.file.discard()
+            faults.end_partial(self.profile, cur.req)
         for pending in self.files:
             if pending.final_path is None:
                 pending.discard()  # complete but never answered: its job is dropped below
@@ -377,7 +361,7 @@ class SCPAssociation:
         self.net = None
 
     # ordered processing ------------------------------------------------------------------
-    def _enqueue(self, job: Callable[[], Any]) -> None:
+    def enqueue(self, job: Callable[[], Any]) -> None:
         if not self.queue and (self._worker is None or self._worker.done()):
             # Nothing ahead of it: run it now (still in arrival order), saving a task and a
             # loop turn per store; only a job that has to wait continues in the worker.
@@ -428,17 +412,13 @@ class SCPAssociation:
             self._release_pending = False
             self.net.release_rp()
 
-    def _respond(self, req: CStoreRequest, context: PresentationContext,
-                 status: int | None = None) -> Coroutine[Any, Any, None] | None:
+    def respond(self, req: CStoreRequest, context: PresentationContext,
+                status: int | None = None) -> Coroutine[Any, Any, None] | None:
         if self.profile.delay_before_response:
-            return self._respond_later(req, context, status)
+            return faults.after_delay(self.profile.delay_before_response,
+                                      lambda: self._respond_now(req, context, status))
         self._respond_now(req, context, status)
         return None
-
-    async def _respond_later(self, req: CStoreRequest, context: PresentationContext,
-                             status: int | None) -> None:
-        await asyncio.sleep(self.profile.delay_before_response)
-        self._respond_now(req, context, status)
 
     def _respond_now(self, req: CStoreRequest, context: PresentationContext,
                      status: int | None) -> None:
@@ -448,26 +428,19 @@ class SCPAssociation:
             if req.file is not None:
                 req.file.discard()
             return
-        if p.has("abort_before_response"):
-            net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_before_response")
-            return
-        if p.has("close_on_store"):
-            net.conn.close()
-            return
-        if p.has("no_response"):
-            if req.file is not None:
-                req.file.discard()
+        if p.faults and faults.instead_of_response(self, net, req):
             return
         if status is not None:
             req.precheck = (status, None)
         elif req.precheck is None:
             req.precheck = self.scp.rule_status(req)
-        if p.has("cancel_status") and self.service.is_cancelled(req.MessageID):
-            req.precheck = (Status.CANCEL, None)
-        kept = _keep_copy(self.scp.storage_dir, req) if p.has("keep_after_failure") else None
-        rsp = self.service.SCP(req, context)
-        if kept is not None and rsp is not None and rsp.Status in (0x0000, None):
-            kept.unlink(missing_ok=True)  # stored normally: the copy is not needed
+        if not p.faults:
+            rsp = self.service.SCP(req, context)
+        else:
+            faults.cancel_status(self, req)
+            kept = faults.keep_copy(p, self.scp.storage_dir, req)
+            rsp = self.service.SCP(req, context)
+            faults.drop_copy_if_stored(kept, rsp)
         if req.file is not None:
             self.files.discard(req.file)
         self.outstanding.discard(req.MessageID)
@@ -486,88 +459,25 @@ class SCPAssociation:
 
     # sending -----------------------------------------------------------------------------
     def send_store_response(self, rsp: CStoreResponse, context_id: int) -> None:
-        p = self.profile
         msg = rsp.to_message()
-        misused = _misused_status(p, msg.status)
-        if misused != msg.status:
-            # Only the meaning is wrong: fields stay those PS3.7 Annex C relates to the code.
-            msg.status = misused
-            if ERROR_COMMENT not in describe(misused).related_fields:
-                msg.error_comment = None
-        if p.has("wrong_message_id"):
-            msg.message_id_being_responded_to = (msg.message_id_being_responded_to + 1) & 0xFFFF
-        if p.has("wrong_sop_instance") and msg.affected_sop_instance_uid:
-            msg.affected_sop_instance_uid = msg.affected_sop_instance_uid + ".9"
-        if msg.status == 0x0000 and p.has("illegal_status"):
-            msg.status = 0xFFFF
-        if msg.status == 0x0000 and p.has("pending_status"):
-            msg.status = 0xFF00
-        if p.has("error_comment_leak") and msg.status:
-            msg.error_comment = _short(f"failed writing {self.scp.storage_dir}")
-        if p.has("response_other_context") and self.net is not None:
-            others = [c for c in self.net.contexts if c != context_id]
-            context_id = others[0] if others else context_id
-        data = encode_command(msg)
-        self._send(context_id, data)
-        if p.has("double_response"):
-            self._send(context_id, data)
+        if self.profile.faults:
+            faults.send_store_response(self, msg, context_id)
+        else:
+            self.send(context_id, encode_command(msg))
 
-    def _send(self, context_id: int, command: bytes) -> None:
+    def send(self, context_id: int, command: bytes) -> None:
         net = self.net
         if net is None or not net.conn.writable:
             return
-        if self.profile.has("ignore_peer_max_pdu"):
-            net.conn.send_pdu(_single_pdu(context_id, command))
-        else:
+        if not (self.profile.faults and faults.send_whole(self.profile, net, context_id,
+                                                          command)):
             net.send_message_nowait(context_id, command)
-
-
-def _keep_copy(storage_dir: Path, req: CStoreRequest) -> Path | None:
-    """Fault keep_after_failure: a copy of the received file, kept whatever the status."""
-    if req.file is None:
-        return None
-    req.file.close()
-    target = storage_dir / ("kept-" + safe_name(req.AffectedSOPInstanceUID or "none"))
-    try:
-        shutil.copyfile(req.file.path, target)
-    except OSError:
-        return None
-    return target
-
-
-def _misused_status(p: Profile, status: int) -> int:
-    """Faults misuse_*: a Failure (or Success) reported with a code whose meaning does not
-    fit (what STATUS_SEMANTICS catches)."""
-    if status == STATUS_CANNOT_DECODE and p.has("misuse_0210"):
-        return 0x0210
-    if status == 0x0000 and p.has("warning_without_coercion"):
-        return 0xB000
-    if classify(status) == StatusCategory.FAILURE:
-        for code in (0x0211, 0x0122, 0x0117):
-            if p.has(f"misuse_{code:04x}") and status != code:
-                return code
-    return status
 
 
 def _cannot_store(req: CStoreRequest, exc: OSError) -> None:
     """The storage directory failed us: Refused, Out of Resources (PS3.4 B.2.3)."""
     LOG.error("cannot store %s: %s", _loggable(req.AffectedSOPInstanceUID), exc)
-    req.precheck = (STATUS_OUT_OF_RESOURCES, _short(f"cannot store: {exc.strerror or exc}"))
-
-
-def _single_pdu(context_id: int, command: bytes) -> Any:
-    from harness.wire.pdu import PDV, PDataTF
-
-    return PDataTF([PDV(context_id, 0x03, command)])
-
-
-def _generic_response(command_field: int, msg_id: int, status: int) -> bytes:
-    return encode_elements([
-        (COMMAND_FIELD, value_us(command_field)),
-        (MESSAGE_ID_BEING_RESPONDED_TO, value_us(msg_id)),
-        (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET)),
-        (STATUS, value_us(status)),
-    ])
+    req.precheck = (STATUS_OUT_OF_RESOURCES, error_comment(f"cannot store: {exc.strerror or exc}"))
 
 
 def _loggable(text: object) -> str:
@@ -575,10 +485,6 @@ def _loggable(text: object) -> str:
     forge a log line) and the like escaped."""
     value = text.decode("latin-1") if isinstance(text, bytes) else str(text)
     return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
-
-
-def _short(text: str) -> str:
-    return text.replace("\\", "/")[:64]
 
 
 class StorageSCP:
@@ -603,17 +509,9 @@ class StorageSCP:
         self.on_store: Callable[[StoreRecord], None] | None = None
         self.store_count = 0
         p = self.profile
-        config = AcceptorConfig(max_pdu=p.max_pdu,
-                                artim_timeout=86400.0 if p.has("no_artim") else p.artim_timeout,
-                                idle_timeout=p.idle_timeout,
-                                enforce_max_pdu=not p.has("accept_oversized_pdu"),
-                                abort_on_bad_pdu=not p.has("hang_on_bad_pdu"),
-                                lenient_framing=p.has("lenient_framing"),
-                                accept_unaccepted_context=p.has("accept_unaccepted_context"),
-                                close_on_eof=not p.has("ignore_fin"),
-                                count_idle_connections=p.has("count_idle_connections"),
-                                max_pending=p.max_pending_connections,
-                                trace=trace)
+        config = AcceptorConfig(max_pdu=p.max_pdu, idle_timeout=p.idle_timeout,
+                                max_pending=p.max_pending_connections, trace=trace,
+                                **faults.acceptor_switches(p))
         self.server = AcceptorServer(lambda: SCPAssociation(self), host, port, config)
         if tls is not None:  # serve DICOM over TLS (PS3.15 Annex B)
             from harness.scp.tls_faults import apply_context_faults
@@ -652,45 +550,12 @@ class StorageSCP:
     def rule_status(self, req: CStoreRequest) -> tuple[int, str | None] | None:
         """The status a profile rule imposes on this store, if any."""
         self.store_count += 1
-        rules = self.profile.status_rules
-        if not rules:
-            return None
-
-        def read_attr(keyword: str) -> Any:
-            if req.file is None:
-                return None
-            from pydicom import dcmread
-
-            req.file.close()
-            with contextlib.suppress(Exception):
-                return dcmread(req.file.path, force=True, stop_before_pixels=True).get(keyword)
-            return None
-
-        for rule in rules:
-            if rule.matches(req.AffectedSOPClassUID, self.store_count, read_attr):
-                return (rule.status, rule.error_comment)
-        return None
+        return faults.rule_status(self.profile, self.store_count, req)
 
     def after_commit(self, req: CStoreRequest) -> None:
-        """Storage faults, applied after the file got its name and before the response goes
-        out (so a harness reading the storage directory on the response sees them)."""
-        assert req.file is not None
-        path = req.file.final_path
-        p = self.profile
-        if path is None:
-            return
-        if p.lose_every and p.has("lose_every_nth") and self.store_count % p.lose_every == 0:
-            path.unlink(missing_ok=True)
-            req.file.final_path = None
-        elif p.has("alter_stored"):
-            _alter(path)
-        elif p.has("unsafe_paths") and any(c in req.AffectedSOPInstanceUID for c in "/\\"):
-            # Emulates a path traversal one level up (kept next to the storage directory
-            # rather than at the literal path, so the harness's own tests stay contained).
-            tail = req.AffectedSOPInstanceUID.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-            moved = self.storage_dir.parent / tail.replace("\x00", "")
-            path.replace(moved)
-            req.file.final_path = moved
+        """The service class's hook once a store's file has its name: the storage faults."""
+        if self.profile.faults:
+            faults.after_commit(self.profile, self.storage_dir, self.store_count, req)
 
     def record(self, assoc_id: int, req: CStoreRequest, rsp: CStoreResponse) -> None:
         path = req.file.final_path if req.file is not None else None
@@ -710,12 +575,3 @@ class StorageSCP:
 
     def stored_path(self, sop_instance_uid: str) -> Path:
         return self.storage_dir / safe_name(sop_instance_uid)
-
-
-def _alter(path: Path) -> None:
-    from pydicom import dcmread
-
-    with contextlib.suppress(Exception):
-        ds = dcmread(path)
-        ds.PatientName = "ALTERED^BY^FAULT"
-        ds.save_as(path)

@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.scp.storage import IncomingFile
 from harness.wire.constants import (
+    COMMAND_DATA_SET_TYPE,
+    COMMAND_FIELD,
     ERROR_COMMENT,
+    MESSAGE_ID_BEING_RESPONDED_TO,
+    NO_DATA_SET,
     OFFENDING_ELEMENT,
+    STATUS,
     STORAGE_SERVICE_CLASS,
     StoreStatus,
 )
-from harness.wire.dimse import CStoreRSP
+from harness.wire.dimse import CStoreRSP, encode_elements, value_us
 from harness.wire.status import (
     C_STORE_STATUSES,
     StatusCategory,
@@ -244,7 +249,7 @@ class StorageServiceClass:
                 except Exception as exc:  # the handler is user code: never let it kill us
                     LOG.exception("store handler raised")
                     rsp.Status = STATUS_HANDLER_EXCEPTION
-                    rsp.ErrorComment = _comment(f"handler error: {type(exc).__name__}")
+                    rsp.ErrorComment = error_comment(f"handler error: {type(exc).__name__}")
                 else:
                     self.validate_status(result, rsp)
             if not self.assoc.is_established:
@@ -268,7 +273,7 @@ class StorageServiceClass:
             kept = req.file.commit(uid, overwrite=policy != "keep-first")
         except OSError as exc:
             rsp.Status = STATUS_OUT_OF_RESOURCES
-            rsp.ErrorComment = _comment(f"cannot store: {exc.strerror or 'I/O error'}")
+            rsp.ErrorComment = error_comment(f"cannot store: {exc.strerror or 'I/O error'}")
             return
         if kept is None and policy == "keep-first":
             LOG.info("instance %s already stored: first copy kept", uid)
@@ -302,7 +307,7 @@ def _related_value(keyword: str, value: Any) -> Any:
         if keyword == "ErrorID":
             number = int(value)
             return number if 0 <= number <= 0xFFFF else None
-        return _comment(str(value))
+        return error_comment(str(value))
     except (TypeError, ValueError):
         return None
 
@@ -314,6 +319,18 @@ def _as_int(value: Any) -> int:
         return STATUS_INVALID_HANDLER_RETURN
 
 
-def _comment(text: str) -> str:
-    # Error Comment is LO: at most 64 characters, no backslash (PS3.5 6.2).
+def error_comment(text: str) -> str:
+    """``text`` as an Error Comment: LO, at most 64 characters, no backslash (PS3.5 6.2)."""
     return text.replace("\\", "/")[:64]
+
+
+def generic_response(command_field: int, msg_id: int, status: int) -> bytes:
+    """A response command set of only Command Field, Message ID Being Responded To, Command
+    Data Set Type and Status: for a request the SCP does not perform (PS3.7 C.5.23), and the
+    answer_cancel fault."""
+    return encode_elements([
+        (COMMAND_FIELD, value_us(command_field)),
+        (MESSAGE_ID_BEING_RESPONDED_TO, value_us(msg_id)),
+        (COMMAND_DATA_SET_TYPE, value_us(NO_DATA_SET)),
+        (STATUS, value_us(status)),
+    ])
