@@ -1,4 +1,4 @@
-"""Scenario operations of the TLS group (L): handshake probes against a DICOM TLS port.
+"""TLS steps (group L): handshake probes against a DICOM TLS port.
 
 PS3.15 Annex B (secure transport connection profiles: B.10 Non-Downgrading BCP 195, B.12) and
 BCP 195 (RFC 8996, RFC 9325) set the rules. Each probe opens its own connection with a
@@ -17,10 +17,20 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from harness.engine.context import ScenarioRun
+from harness.engine.steps.association import (
+    TIMEOUT_SHOWN,
+    RQParams,
+    build_rq,
+    close_timeout,
+    observe_ac,
+)
+from harness.engine.steps.common import universal
+from harness.engine.steps.params import param
+from harness.engine.steps.registry import NoParams, step
 from harness.net.connection import ConnectionClosed, PeerTimeout
 from harness.net.tls import TLSClient, describe
 from harness.scu.client import SimulatedSCU
@@ -36,20 +46,6 @@ TLS_REQUIREMENTS = {
 _CLIENT_SIDE = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_CIPHER_MATCH",
                 "NO SHARED CIPHER", "UNSUPPORTED_PROTOCOL")
 _BAD_CLIENT_CERTS = ("client-untrusted", "client-expired", "client-self-signed")
-
-# name -> (parameters, doc, function): harness.engine.steps registers these in STEPS. A table
-# rather than ``@step`` here, so this module never imports steps at import time (steps
-# imports it; the step helpers are imported inside the operations).
-Operation = Callable[[ScenarioRun, dict[str, Any], str], Awaitable[Outcome]]
-TLS_OPERATIONS: dict[str, tuple[str, str, Operation]] = {}
-
-
-def _op(name: str, params: str, doc: str) -> Callable[[Operation], Operation]:
-    def register(func: Operation) -> Operation:
-        TLS_OPERATIONS[name] = (params, doc, func)
-        return func
-    return register
-
 
 def _tls(run: ScenarioRun) -> TLSClient:
     tls = run.target.tls
@@ -110,14 +106,27 @@ async def _handshake(run: ScenarioRun, ctx: ssl.SSLContext, name: str) -> Simula
     return scu
 
 
-@_op("tls_associate", "min_version max_version ciphers client_cert timeout called_ae "
-      "calling_ae contexts prefer_tls13",
-      "TLS handshake offering only the given versions / cipher suites / client certificate "
-      "(default, none, client-untrusted, client-expired, client-self-signed), then "
-      "A-ASSOCIATE-RQ on that connection. close = the SCP refused.")
-async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    from harness.engine.steps import build_rq, observe_ac, universal
+@dataclass(frozen=True, kw_only=True)
+class TLSAssociateParams(RQParams):
+    min_version: str | None = param("lowest TLS version offered (1.0, 1.1, 1.2, 1.3)",
+                                    shown="the client's")
+    max_version: str | None = param("highest TLS version offered", shown="the client's")
+    ciphers: str | None = param("OpenSSL cipher list offered (TLS 1.2 and below)",
+                                shown="the client's")
+    client_cert: Literal["default", "none", "client-untrusted", "client-expired",
+                         "client-self-signed"] = param("client certificate to present",
+                                                       "default")
+    prefer_tls13: bool = param("when TLS 1.2 is chosen, check that the SCP really lacks "
+                               "TLS 1.3 (SHOULD prefer it)", False)
+    timeout: float | None = param("seconds to wait for the A-ASSOCIATE answer",
+                                  shown=TIMEOUT_SHOWN)
 
+
+@step("tls_associate", TLSAssociateParams)
+async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    """TLS handshake offering only the given versions / cipher suites / client certificate
+    (default, none, client-untrusted, client-expired, client-self-signed), then A-ASSOCIATE-
+    RQ on that connection. close = the SCP refused."""
     tls = _tls(run)
     which = str(params.get("client_cert", "default"))
     cert = _client_cert(run, which)
@@ -176,10 +185,10 @@ async def _check_tls13_preference(run: ScenarioRun, tls: TLSClient, name: str) -
     run.skip_reason = None  # a refused 1.3-only probe is an answer, not a skip
 
 
-@_op("tls_server_cert", "",
-      "Inspect the SCP's certificate: not expired, not self-signed, names the target host, "
-      "chains to --tls-ca (each a check).")
+@step("tls_server_cert", NoParams)
 async def op_tls_server_cert(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    """Inspect the SCP's certificate: not expired, not self-signed, names the target host,
+    chains to --tls-ca (each a check)."""
     from cryptography import x509
 
     tls = _tls(run)
@@ -249,12 +258,16 @@ def _name_matches(host: str, names: list[str]) -> bool:
     return False
 
 
-@_op("plaintext_associate", "timeout",
-      "Plain (non-TLS) A-ASSOCIATE-RQ on the TLS port: close = refused.")
+@dataclass(frozen=True, kw_only=True)
+class TimeoutParams:
+    timeout: float | None = param("seconds to wait for the SCP's answer or close",
+                                  shown=TIMEOUT_SHOWN)
+
+
+@step("plaintext_associate", TimeoutParams)
 async def op_plaintext_associate(run: ScenarioRun, params: dict[str, Any],
                                  name: str) -> Outcome:
-    from harness.engine.steps import build_rq
-
+    """Plain (non-TLS) A-ASSOCIATE-RQ on the TLS port: close = refused."""
     wait = float(params.get("timeout") or run.timeout)
     start = time.monotonic()
     try:
@@ -293,12 +306,18 @@ async def op_plaintext_associate(run: ScenarioRun, params: dict[str, Any],
     return Outcome("close", f"closed after sending {what}", elapsed)
 
 
-@_op("tls_stall", "send timeout",
-      "Open TCP and stall the TLS handshake (send: nothing | partial-hello); wait for the "
-      "SCP to close (timeout: seconds or artim).")
-async def op_tls_stall(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    from harness.engine.steps import close_timeout
+@dataclass(frozen=True, kw_only=True)
+class StallParams:
+    send: Literal["nothing", "partial-hello"] = param("what to send before stalling",
+                                                      "partial-hello")
+    timeout: float | Literal["artim", "idle"] = param(
+        "seconds to wait for the SCP to close; artim = the declared ARTIM + 5 s", "artim")
 
+
+@step("tls_stall", StallParams)
+async def op_tls_stall(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    """Open TCP and stall the TLS handshake (send: nothing | partial-hello); wait for the
+    SCP to close (timeout: seconds or artim)."""
     wait = close_timeout(run, params.get("timeout", "artim"))
     start = time.monotonic()
     try:
@@ -326,12 +345,10 @@ async def op_tls_stall(run: ScenarioRun, params: dict[str, Any], name: str) -> O
     return Outcome("close", f"closed after {elapsed:.1f} s", elapsed)
 
 
-@_op("tls_close_notify", "timeout",
-      "Associate, release, then see how the SCP ends the TLS connection: close_notify, or "
-      "TCP FIN without it (recorded).")
+@step("tls_close_notify", TimeoutParams)
 async def op_tls_close_notify(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
-    from harness.engine.steps import build_rq
-
+    """Associate, release, then see how the SCP ends the TLS connection: close_notify, or
+    TCP FIN without it (recorded)."""
     tls = _tls(run)
     ctx = tls.variant(with_client_cert=True)
     rq = build_rq(run, {}).encode()
@@ -388,9 +405,9 @@ def _read_pdu(sock: ssl.SSLSocket) -> bytes:
     return data
 
 
-@_op("tls_renegotiation", "",
-      "Renegotiation cannot be started from Python's ssl: records why (skip).")
+@step("tls_renegotiation", NoParams)
 async def op_tls_renegotiation(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
+    """Renegotiation cannot be started from Python's ssl: records why (skip)."""
     version = run.observed.get("tls", {}).get("version") or "unknown"
     return _skip(run, "Python's ssl module has no call that starts a TLS renegotiation, so "
                       "the harness cannot probe it; under TLS 1.3 (negotiated here: "
