@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Any, ClassVar, Literal, TypedDict
 
 from harness.engine.context import ScenarioRun
 from harness.engine.steps.common import (
@@ -171,6 +171,8 @@ def build_rq(run: ScenarioRun, params: dict[str, Any]) -> AssociateRQ:
 class RQParams:
     """How the A-ASSOCIATE-RQ differs from the std-RQ (also taken by ``tls_associate`` and a
     ``send_pdu`` of type associate-rq)."""
+
+    TYPE_NAME: ClassVar[str] = "associate parameters"
 
     called_ae: str = param("Called AE title; hex:... gives raw bytes", shown="--called-aet")
     calling_ae: str = param("Calling AE title; hex:... gives raw bytes", shown="--calling-aet")

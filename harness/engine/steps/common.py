@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -59,7 +60,7 @@ def needs_scu(func: ScuStep) -> StepFunc:
         scu = _scu(run, name)
         return scu if isinstance(scu, Outcome) else await func(run, params, scu)
 
-    on_association.__doc__ = func.__doc__
+    functools.update_wrapper(on_association, func)  # its doc and module are the step's
     return on_association
 
 

@@ -62,7 +62,9 @@ class Param:
 
     @property
     def type_text(self) -> str:
-        return type_text(self.type)
+        # null is accepted for every optional parameter: not worth saying on each one.
+        members = [a for a in _members(self.type) if a is not type(None)]
+        return " | ".join(type_text(a) for a in members)
 
     @property
     def default_text(self) -> str:
@@ -74,7 +76,7 @@ class Param:
             return "-"
         if isinstance(self.default, bool):
             return "true" if self.default else "false"
-        return repr(self.default) if isinstance(self.default, str) else str(self.default)
+        return str(self.default)
 
 
 def declared(declaration: type) -> tuple[Param, ...]:
@@ -209,7 +211,7 @@ def type_text(tp: Any) -> str:
     if origin is Literal:
         return " | ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in get_args(tp))
     if dataclasses.is_dataclass(tp):
-        return f"mapping of {getattr(tp, '__name__', 'parameters')}"
+        return f"mapping of {getattr(tp, 'TYPE_NAME', getattr(tp, '__name__', 'parameters'))}"
     if _is_typeddict(tp):
         return "{" + ", ".join(f"{k}: {type_text(v)}" for k, v in
                                get_type_hints(tp).items()) + "}"
