@@ -72,11 +72,12 @@ def print_steps(out: TextIO | None = None) -> None:
             if not spec.parameters:
                 console.print(Text("  (no parameters)", style="dim"))
                 continue
-            table = Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False)
+            table = Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
             table.add_column("parameter", no_wrap=True)
-            table.add_column("type", max_width=32, overflow="fold")
-            table.add_column("default", max_width=24, overflow="fold")
-            table.add_column("doc", ratio=1, overflow="fold")  # the rest of the width
+            # Shares of the width: the doc gets most of it, the type more than the default.
+            table.add_column("type", ratio=3, overflow="fold")
+            table.add_column("default", ratio=2, overflow="fold")
+            table.add_column("doc", ratio=6, overflow="fold")
             for p in spec.parameters:  # Text, not markup: docs hold "[invoked, performed]"
                 table.add_row(Text(p.name), Text(p.type_text), Text(p.default_text),
                               Text(describe(p)))
