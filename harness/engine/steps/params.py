@@ -17,6 +17,7 @@ parametrised ``${case.field}`` that a case does not set becomes null.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Iterable
@@ -79,6 +80,7 @@ class Param:
         return str(self.default)
 
 
+@functools.cache  # declarations are classes, fixed at import: read each once
 def declared(declaration: type) -> tuple[Param, ...]:
     """The parameters of a step's declaration (a dataclass), in declaration order."""
     hints = get_type_hints(declaration)
