@@ -125,8 +125,8 @@ class TLSAssociateParams(RQParams):
 @step("tls_associate", TLSAssociateParams)
 async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> Outcome:
     """TLS handshake offering only the given versions / cipher suites / client certificate
-    (default, none, client-untrusted, client-expired, client-self-signed), then A-ASSOCIATE-
-    RQ on that connection. close = the SCP refused."""
+    (default, none, client-untrusted, client-expired, client-self-signed), then
+    A-ASSOCIATE-RQ on that connection. close = the SCP refused."""
     tls = _tls(run)
     which = str(params.get("client_cert", "default"))
     cert = _client_cert(run, which)
