@@ -5,7 +5,9 @@ and docs/steps.md are generated from the declarations."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import io
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 
 from harness.engine.loader import SUITES_DIR, ScenarioError, load_file, load_suite
 from harness.engine.steps import STEPS
+from harness.engine.steps.params import Unset
 from harness.engine.steps.store import FramingSpec
 from harness.report import step_reference
 from harness.scu.client import Framing
@@ -171,3 +174,41 @@ def test_list_steps_rich_tables_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
     for name in STEPS:
         assert name in text
     assert "parameter" in text and "default" in text
+
+
+def _literal_gets(node: ast.AST) -> list[tuple[str, object]]:
+    """``params.get("name", <literal>)`` calls under ``node``: the defaults the code uses."""
+    found = []
+    for call in ast.walk(node):
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "get" and isinstance(call.func.value, ast.Name)
+                and call.func.value.id == "params" and len(call.args) == 2
+                and isinstance(call.args[0], ast.Constant)):
+            try:
+                found.append((str(call.args[0].value), ast.literal_eval(call.args[1])))
+            except ValueError:  # a computed default (run.timeout, next(...)): declared UNSET
+                continue
+    return found
+
+
+def test_declared_defaults_are_the_ones_the_code_uses() -> None:
+    # The function still reads the YAML mapping, so its literal defaults and the declared ones
+    # (what the docs show) must agree: read both, for the step and the helpers it calls.
+    compared = 0
+    for name, spec in STEPS.items():
+        func = inspect.unwrap(spec.func)
+        tree = ast.parse(inspect.getsource(sys.modules[func.__module__]))
+        defs = {n.name: n for n in tree.body
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        node = defs[func.__name__]
+        called = {c.func.id for c in ast.walk(node)
+                  if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        declared = {p.name: p for p in spec.parameters}
+        for part in [node, *(defs[c] for c in called if c in defs)]:
+            for key, value in _literal_gets(part):
+                p = declared.get(key)
+                if p is None or p.required or isinstance(p.default, Unset):
+                    continue
+                assert p.default == value, f"{name}.{key}: declared {p.default!r}, code {value!r}"
+                compared += 1
+    assert compared >= 20  # not vacuous
