@@ -1,6 +1,8 @@
 """Loading scenario files (YAML under ``scenarios/``) into validated :class:`Scenario` objects.
 
-A malformed file gives a :class:`ScenarioError` naming the file, the line and the field.
+A malformed file gives a :class:`ScenarioError` naming the file, the line and the field;
+every step's parameters are checked against its typed declaration
+(:mod:`harness.engine.steps.params`) as the file loads.
 Parametrised scenarios (``parametrize: {name: [values]}``) expand into one scenario per
 value, with ``${name}`` replaced in every string of their steps.
 """
