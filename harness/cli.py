@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("-k", dest="keyword", default=None, metavar="EXPR")
     lst.add_argument("--slow", action="store_true", help="include scenarios tagged slow")
     lst.add_argument("--format", choices=("table", "ids", "json"), default="table")
+    lst.add_argument("--steps", action="store_true",
+                     help="list the steps a scenario file may use, with their parameters")
 
     serve = sub.add_parser("serve", help="run the reference Storage SCP")
     serve.add_argument("--host", default="127.0.0.1")
@@ -177,6 +179,11 @@ def load_scenarios(suite: str | None, keyword: str | None, slow: bool) -> list[A
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.steps:  # the step vocabulary, not a suite: nothing to load
+        from harness.report.step_reference import print_steps
+
+        print_steps()
+        return EXIT_OK
     scenarios = load_scenarios(args.suite, args.keyword, args.slow)
     if args.format == "ids":
         for sc in scenarios:

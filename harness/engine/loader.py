@@ -1,6 +1,8 @@
 """Loading scenario files (YAML under ``scenarios/``) into validated :class:`Scenario` objects.
 
-A malformed file gives a :class:`ScenarioError` naming the file, the line and the field.
+A malformed file gives a :class:`ScenarioError` naming the file, the line and the field;
+every step's parameters are checked against its typed declaration
+(:mod:`harness.engine.steps.params`) as the file loads.
 Parametrised scenarios (``parametrize: {name: [values]}``) expand into one scenario per
 value, with ``${name}`` replaced in every string of their steps.
 """
@@ -279,12 +281,11 @@ def _step(path: Path, sid: str, index: int, raw: Any) -> Step:
     if not isinstance(params, dict):
         raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): parameters must "
                             "be a mapping")
-    spec = STEPS[op]
-    unknown = set(params) - spec.params - {LINE_KEY}
-    if unknown:
-        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): unknown "
-                            f"parameter(s) {', '.join(sorted(map(str, unknown)))}; known: "
-                            f"{', '.join(sorted(spec.params)) or 'none'}")
+    # Typed parameters (harness.engine.steps.params): unknown keys, missing required ones
+    # and wrong types are found here, when the file loads, not halfway through a run.
+    wrong = STEPS[op].problems(strip_lines(params))
+    if wrong:
+        raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): {wrong[0]}")
     expect = raw.get("expect") or {}
     if not isinstance(expect, dict):
         raise ScenarioError(f"{where}: scenario '{sid}' step {index} ({op}): 'expect' must be "

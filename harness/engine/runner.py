@@ -20,9 +20,8 @@ from harness import __version__
 from harness.engine.context import ScenarioRun, Target
 from harness.engine.expect import as_list, judge, matches
 from harness.engine.model import Scenario, Step
-from harness.engine.steps import STEPS, op_associate, op_release, op_store
+from harness.engine.steps import STEPS, TLS_REQUIREMENTS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
-from harness.engine.tls_steps import TLS_REQUIREMENTS
 from harness.scu.outcome import Outcome
 from harness.wire.constants import MESSAGE_ID_BEING_RESPONDED_TO
 
