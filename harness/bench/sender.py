@@ -33,20 +33,12 @@ from harness.bench.workload import (
     UidSource,
     Workload,
 )
-from harness.wire.constants import (
-    COMMAND_FIELD,
-    MESSAGE_ID_BEING_RESPONDED_TO,
-    STATUS,
-    CommandField,
-    PDUType,
-)
-from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import MCH_COMMAND, MCH_LAST, PDUType
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
 from harness.wire.constants import US_LE as _MSGID
-from harness.wire.constants import US_LE as _US
 from harness.wire.decode import decode_pdu
-from harness.wire.dimse import decode_command
+from harness.wire.dimse import decode_command, read_store_rsp
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
 
@@ -58,8 +50,6 @@ _A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
 IOV_MAX = 1024
 UNLIMITED_WINDOW = 4096  # what "no limit" (0) means in practice: outstanding stores at most
-# The response the receive fast path expects (the wire table is the one home of command fields).
-C_STORE_RSP = int(CommandField.C_STORE_RSP)
 
 
 class BenchError(Exception):
@@ -484,11 +474,11 @@ class BenchAssociation:
             start = pos + 6
             stop = pos + 4 + item_len
             pos = stop
-            if not mch & 0x01:
+            if not mch & MCH_COMMAND:
                 continue  # a data set on a response: C-STORE-RSP has none; ignore it
-            if not mch & 0x02 or self._command_parts:
+            if not mch & MCH_LAST or self._command_parts:
                 self._command_parts.append(bytes(buf[start:stop]))
-                if not mch & 0x02:
+                if not mch & MCH_LAST:
                     continue
                 command = b"".join(self._command_parts)
                 self._command_parts.clear()
@@ -497,26 +487,12 @@ class BenchAssociation:
                 self._response(buf, start, stop)
 
     def _response(self, buf: bytes | bytearray, pos: int, end: int) -> None:
-        first = pos
-        command_field = responded = status = -1
-        while pos + 8 <= end:
-            group, element, length = _ELEMENT.unpack_from(buf, pos)
-            pos += 8
-            if group != 0 or pos + length > end:
-                command_field = -2
-                break
-            if length == 2:
-                if element == COMMAND_FIELD:
-                    command_field = _US.unpack_from(buf, pos)[0]
-                elif element == MESSAGE_ID_BEING_RESPONDED_TO:
-                    responded = _US.unpack_from(buf, pos)[0]
-                elif element == STATUS:
-                    status = _US.unpack_from(buf, pos)[0]
-            pos += length
-        if command_field != C_STORE_RSP or responded < 0 or status < 0:
-            decoded = decode_command(bytes(buf[first:end]))
+        got = read_store_rsp(buf, pos, end)
+        if got is None:
+            decoded = decode_command(bytes(buf[pos:end]))
             self.m.error(f"unexpected or undecodable response ({decoded.command_name})")
             return
+        responded, status = got
         sent = self._outstanding.pop(responded, None)
         if sent is None:
             self.m.error(f"response to Message ID {responded}, which is not outstanding")
