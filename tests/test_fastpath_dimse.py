@@ -15,8 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.wire.dimse import decode as dimse_decode
-from harness.wire.dimse import fast as dimse_fast
 from harness.wire.dimse import (
     CStoreRQ,
     CStoreRSP,
@@ -28,6 +26,8 @@ from harness.wire.dimse import (
     value_ui,
     value_us,
 )
+from harness.wire.dimse import decode as dimse_decode
+from harness.wire.dimse import fast as dimse_fast
 
 UID_CHARS = "0123456789." * 4 + " \x00a"
 uid_st = st.one_of(

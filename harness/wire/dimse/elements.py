@@ -25,6 +25,7 @@ from harness.wire.constants import (
     STATUS,
     CommandField,
 )
+from harness.wire.dataset_raw import LONG_LENGTH_VRS, VALID_VRS
 
 # Element number of group 0000 -> (keyword, VR), PS3.7 E.1.
 COMMAND_ELEMENTS: dict[int, tuple[str, str]] = {
@@ -84,12 +85,10 @@ KEYWORD_TO_ELEMENT: dict[str, int] = {kw: el for el, (kw, _) in COMMAND_ELEMENTS
 
 COMMAND_NAMES: dict[int, str] = {cf.value: cf.name.replace("_", "-") for cf in CommandField}
 
-# Explicit VR codes whose header has 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
-LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                      b"UR", b"UT", b"UV"})
-ALL_VRS = LONG_VRS | frozenset(
-    {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
-     b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
+# Every VR (PS3.5 Table 6.2-1) and those with a 4-byte Explicit VR length (PS3.5 7.1.2): the
+# data set codec's sets, under the names this package's decoder and raw encoder use.
+ALL_VRS = VALID_VRS
+LONG_VRS = LONG_LENGTH_VRS
 
 
 def _entry(element: int) -> tuple[str, str] | None:
