@@ -72,6 +72,8 @@ _K_US, _K_UL, _K_UI, _K_TEXT, _K_AT, _K_RAW = range(6)
 _KIND: dict[str, int] = {"US": _K_US, "UL": _K_UL, "UI": _K_UI, "AT": _K_AT, "AE": _K_TEXT,
                          "LO": _K_TEXT, "SH": _K_TEXT, "LT": _K_TEXT, "CS": _K_TEXT,
                          "IS": _K_TEXT}
+# The fixed-size integer kinds: value length, unpacker, VR for the finding.
+_FIXED = {_K_US: (2, _UNPACK_H, "US"), _K_UL: (4, _UNPACK_I, "UL")}
 _DECODE_KIND: dict[int, int] = {el: _KIND.get(vr, _K_RAW) for el, (_, vr) in
                                  COMMAND_ELEMENTS.items()}
 
@@ -166,22 +168,16 @@ def _decode_into(out: DecodedCommand, data: bytes | bytearray | memoryview) -> N
         if kind is None:
             kind = _unlisted_kind(element, pos, findings)
         decoded: object
-        if kind == _K_US:
-            if length == 2:
-                decoded = _UNPACK_H(value)[0]
+        if kind <= _K_UL:  # US or UL: one fixed-size integer
+            size, unpack, vr = _FIXED[kind]
+            if length == size:
+                decoded = unpack(value)[0]
             else:
                 decoded = value
-                findings.append(Finding(pos, field_name(element), "value length 2 (US)",
+                findings.append(Finding(pos, field_name(element), f"value length {size} ({vr})",
                                         f"length {length}", _SEC_LEN))
         elif kind == _K_UI:
             decoded = _decode_ui(value, pos, element, length, findings)
-        elif kind == _K_UL:
-            if length == 4:
-                decoded = _UNPACK_I(value)[0]
-            else:
-                decoded = value
-                findings.append(Finding(pos, field_name(element), "value length 4 (UL)",
-                                        f"length {length}", _SEC_LEN))
         elif kind == _K_TEXT:
             decoded = _decode_text(value, pos, element, length, findings)
         elif kind == _K_AT:
