@@ -263,12 +263,18 @@ def _probe_explicit(buf: bytes | memoryview, pos: int, n: int) -> tuple[int, int
     return vstart, length
 
 
-def _decode_ui(value: bytes, pos: int, element: int, length: int,
+def _even_text(value: bytes, pos: int, element: int, length: int,
                findings: list[Finding]) -> str:
-    text = value.decode("latin-1")
+    """A string value as text; an odd length is a finding (PS3.5 7.1.1)."""
     if length & 1:
         findings.append(Finding(pos, field_name(element), "an even value length",
                                 f"length {length}", _SEC_LEN))
+    return value.decode("latin-1")
+
+
+def _decode_ui(value: bytes, pos: int, element: int, length: int,
+               findings: list[Finding]) -> str:
+    text = _even_text(value, pos, element, length, findings)
     stripped = text.rstrip("\x00")
     if stripped.endswith(" "):
         findings.append(Finding(pos, field_name(element), "UI padded with a single NUL (00H)",
@@ -283,11 +289,7 @@ def _decode_ui(value: bytes, pos: int, element: int, length: int,
 
 def _decode_text(value: bytes, pos: int, element: int, length: int,
                  findings: list[Finding]) -> str:
-    text = value.decode("latin-1")
-    if length & 1:
-        findings.append(Finding(pos, field_name(element), "an even value length",
-                                f"length {length}", _SEC_LEN))
-    return text.strip(" ")
+    return _even_text(value, pos, element, length, findings).strip(" ")
 
 
 

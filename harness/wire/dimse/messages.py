@@ -11,6 +11,16 @@ from harness.wire.dimse.elements import COMMAND_NAMES
 from harness.wire.findings import Finding
 
 
+class _NoDataSet:
+    """A message that never has a data set (Command Data Set Type 0101H, PS3.7 E.1)."""
+
+    __slots__ = ()
+
+    @property
+    def has_data_set(self) -> bool:
+        return False
+
+
 @dataclass(slots=True)
 class CStoreRQ:
     """C-STORE-RQ, PS3.7 9.3.1.1. ``command_data_set_type`` 0101H would mean no data set."""
@@ -30,7 +40,7 @@ class CStoreRQ:
 
 
 @dataclass(slots=True)
-class CStoreRSP:
+class CStoreRSP(_NoDataSet):
     """C-STORE-RSP, PS3.7 9.3.1.2 (plus Annex C related fields)."""
 
     command_field: ClassVar[int] = CommandField.C_STORE_RSP.value
@@ -43,26 +53,18 @@ class CStoreRSP:
     offending_element: list[int] | None = None
     error_id: int | None = None
 
-    @property
-    def has_data_set(self) -> bool:
-        return False
-
 
 @dataclass(slots=True)
-class CEchoRQ:
+class CEchoRQ(_NoDataSet):
     """C-ECHO-RQ, PS3.7 9.3.5.1."""
 
     command_field: ClassVar[int] = CommandField.C_ECHO_RQ.value
     message_id: int
     affected_sop_class_uid: str = VERIFICATION_SOP_CLASS
 
-    @property
-    def has_data_set(self) -> bool:
-        return False
-
 
 @dataclass(slots=True)
-class CEchoRSP:
+class CEchoRSP(_NoDataSet):
     """C-ECHO-RSP, PS3.7 9.3.5.2."""
 
     command_field: ClassVar[int] = CommandField.C_ECHO_RSP.value
@@ -71,21 +73,13 @@ class CEchoRSP:
     affected_sop_class_uid: str | None = VERIFICATION_SOP_CLASS
     error_comment: str | None = None
 
-    @property
-    def has_data_set(self) -> bool:
-        return False
-
 
 @dataclass(slots=True)
-class CCancelRQ:
+class CCancelRQ(_NoDataSet):
     """C-CANCEL-RQ (C-CANCEL-FIND/GET/MOVE-RQ), PS3.7 9.3.2.3: Command Field 0FFFH."""
 
     command_field: ClassVar[int] = CommandField.C_CANCEL_RQ.value
     message_id_being_responded_to: int
-
-    @property
-    def has_data_set(self) -> bool:
-        return False
 
 
 Message = CStoreRQ | CStoreRSP | CEchoRQ | CEchoRSP | CCancelRQ
