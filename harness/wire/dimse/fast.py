@@ -61,12 +61,12 @@ _US4 = _us_elements(4)
 _PACK_HDR = _HDR.pack
 _UNPACK_HDR = _HDR.unpack_from
 _UNPACK_H = US_LE.unpack_from
-
-
-# The (0000,0000) Command Group Length element ahead of the body (PS3.7 6.3.1); inlined in
-# the encoders below (a call per command set is measurable on this path).
+# The (0000,0000) Command Group Length header ahead of the body (PS3.7 6.3.1), written inline
+# by the encoders below (a helper call per command set shows on this path).
 _GL_HDR = _PACK_HDR(0, COMMAND_GROUP_LENGTH, 4)
 _P_I = UL_LE.pack
+
+
 # --- encoding -------------------------------------------------------------------------------
 
 def _fast_store_rq(msg: CStoreRQ) -> bytes:
