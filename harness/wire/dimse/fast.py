@@ -32,6 +32,7 @@ from harness.wire.constants import (
     PRIORITIES,
     PRIORITY,
     STATUS,
+    TAG_LE,
     UL_ELEMENT_LE,
     UL_LE,
     US_ELEMENT_LE,
@@ -51,20 +52,26 @@ _P_DATA_TF = int(PDUType.P_DATA_TF)
 _COMMAND_LAST = MCH_COMMAND | MCH_LAST
 
 
-def _us_elements(n: int) -> struct.Struct:
-    """``n`` whole US elements in a row (header and value each), Implicit VR LE."""
-    return struct.Struct("<" + US_ELEMENT_LE.format[1:] * n)
-
-
-_US3 = _us_elements(3)
-_US4 = _us_elements(4)
+# The four US elements of a C-STORE-RQ (0100, 0110, 0700, 0800), read in one step.
+_US4 = struct.Struct("<" + US_ELEMENT_LE.format[1:] * 4)
 _PACK_HDR = _HDR.pack
 _UNPACK_HDR = _HDR.unpack_from
 _UNPACK_H = US_LE.unpack_from
-# The (0000,0000) Command Group Length header ahead of the body (PS3.7 6.3.1), written inline
-# by the encoders below (a helper call per command set shows on this path).
+# The encoders' templates: the constant bytes of each command set (headers, and whole
+# elements whose value never changes) prebuilt once, so a message costs a few one-value packs.
+# (0000,0000) Command Group Length ahead of the body (PS3.7 6.3.1), written inline.
 _GL_HDR = _PACK_HDR(0, COMMAND_GROUP_LENGTH, 4)
 _P_I = UL_LE.pack
+_P_H = US_LE.pack
+_H_CLASS = TAG_LE.pack(0, AFFECTED_SOP_CLASS_UID)  # then its 4-byte length and the UID
+_H_INSTANCE = TAG_LE.pack(0, AFFECTED_SOP_INSTANCE_UID)
+_H_PRIORITY = _PACK_HDR(0, PRIORITY, 2)
+_H_DATA_SET_TYPE = _PACK_HDR(0, COMMAND_DATA_SET_TYPE, 2)
+_RQ_CF_ID = US_ELEMENT_LE.pack(0, COMMAND_FIELD, 2, _C_STORE_RQ) + _PACK_HDR(0, MESSAGE_ID, 2)
+_RSP_CF_TO = (US_ELEMENT_LE.pack(0, COMMAND_FIELD, 2, _C_STORE_RSP)
+              + _PACK_HDR(0, MESSAGE_ID_BEING_RESPONDED_TO, 2))
+_RSP_DST_STATUS = (US_ELEMENT_LE.pack(0, COMMAND_DATA_SET_TYPE, 2, NO_DATA_SET)
+                   + _PACK_HDR(0, STATUS, 2))
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -78,11 +85,10 @@ def _fast_store_rq(msg: CStoreRQ) -> bytes:
     if len(iuid) & 1:
         iuid += b"\x00"
     body = b"".join((
-        _PACK_HDR(0, AFFECTED_SOP_CLASS_UID, len(cuid)), cuid,
-        _US4.pack(0, COMMAND_FIELD, 2, _C_STORE_RQ, 0, MESSAGE_ID, 2, msg.message_id,
-                  0, PRIORITY, 2, msg.priority,
-                  0, COMMAND_DATA_SET_TYPE, 2, msg.command_data_set_type),
-        _PACK_HDR(0, AFFECTED_SOP_INSTANCE_UID, len(iuid)), iuid,
+        _H_CLASS, _P_I(len(cuid)), cuid,
+        _RQ_CF_ID, _P_H(msg.message_id), _H_PRIORITY, _P_H(msg.priority),
+        _H_DATA_SET_TYPE, _P_H(msg.command_data_set_type),
+        _H_INSTANCE, _P_I(len(iuid)), iuid,
     ))
     if msg.move_originator_aet is not None:
         ae = value_ae(msg.move_originator_aet)
@@ -104,12 +110,10 @@ def _fast_store_rsp(msg: CStoreRSP) -> bytes | None:
     c = value_ui(cuid)
     i = value_ui(iuid)
     body = b"".join((
-        _PACK_HDR(0, AFFECTED_SOP_CLASS_UID, len(c)), c,
-        _US3.pack(0, COMMAND_FIELD, 2, msg.command_field,
-                  0, MESSAGE_ID_BEING_RESPONDED_TO, 2, msg.message_id_being_responded_to,
-                  0, COMMAND_DATA_SET_TYPE, 2, NO_DATA_SET),
-        US_ELEMENT_LE.pack(0, STATUS, 2, msg.status),
-        _PACK_HDR(0, AFFECTED_SOP_INSTANCE_UID, len(i)), i,
+        _H_CLASS, _P_I(len(c)), c,
+        _RSP_CF_TO, _P_H(msg.message_id_being_responded_to),
+        _RSP_DST_STATUS, _P_H(msg.status),
+        _H_INSTANCE, _P_I(len(i)), i,
     ))
     return _GL_HDR + _P_I(len(body)) + body
 
@@ -122,6 +126,7 @@ _STORE_RQ_US_TAGS = (0, COMMAND_FIELD, 2, 0, MESSAGE_ID, 2, 0, PRIORITY, 2,
                      0, COMMAND_DATA_SET_TYPE, 2)
 _STORE_RQ_ORDER = (COMMAND_GROUP_LENGTH, AFFECTED_SOP_CLASS_UID, COMMAND_FIELD, MESSAGE_ID,
                    PRIORITY, COMMAND_DATA_SET_TYPE, AFFECTED_SOP_INSTANCE_UID)
+assert _STORE_RQ_ORDER == (0x0000, 0x0002, 0x0100, 0x0110, 0x0700, 0x0800, 0x1000)
 
 
 def _clean_ui(raw: bytes) -> str | None:
@@ -166,17 +171,19 @@ def _clean_store_rq(buf: bytes) -> DecodedCommand | None:
     if cuid is None or iuid is None:
         return None
     p = p_us
-    gl_, cls_, cf_, id_, prio_, dst_, inst_ = _STORE_RQ_ORDER
+    # Literal keys: a dict display of constants is built in one step (BUILD_CONST_KEY_MAP);
+    # _STORE_RQ_ORDER names them, and the assertion next to it keeps the two in step.
     return DecodedCommand(
-        elements={gl_: gl, cls_: cuid, cf_: cf, id_: msg_id, prio_: prio, dst_: dst,
-                  inst_: iuid},
-        raw={gl_: buf[8:12], cls_: craw, cf_: buf[p + 8:p + 10], id_: buf[p + 18:p + 20],
-             prio_: buf[p + 28:p + 30], dst_: buf[p + 38:p + 40], inst_: iraw},
-        order=list(_STORE_RQ_ORDER),
+        elements={0x0000: gl, 0x0002: cuid, 0x0100: cf, 0x0110: msg_id, 0x0700: prio,
+                  0x0800: dst, 0x1000: iuid},
+        raw={0x0000: buf[8:12], 0x0002: craw, 0x0100: buf[p + 8:p + 10],
+             0x0110: buf[p + 18:p + 20], 0x0700: buf[p + 28:p + 30],
+             0x0800: buf[p + 38:p + 40], 0x1000: iraw},
+        order=[0x0000, 0x0002, 0x0100, 0x0110, 0x0700, 0x0800, 0x1000],
         command_field=cf,
         message=CStoreRQ(msg_id, cuid, iuid, prio, dst, None, None),
-        offsets={gl_: 0, cls_: 12, cf_: p, id_: p + 10, prio_: p + 20, dst_: p + 30,
-                 inst_: p_iuid},
+        offsets={0x0000: 0, 0x0002: 12, 0x0100: p, 0x0110: p + 10, 0x0700: p + 20,
+                 0x0800: p + 30, 0x1000: p_iuid},
         length=n,
     )
 
