@@ -322,9 +322,10 @@ def _rsp_pdus(msg_id: int, status: int, split: bool) -> bytes:
 def test_client_reads_whole_and_fragmented_responses(split: bool) -> None:
     import socket
 
-    from harness.bench.locust_client import BlockingAssociation, StoreFailure, _fast_response
+    from harness.bench.locust_client import BlockingAssociation, StoreFailure
     from harness.bench.sender import SenderConfig
     from harness.bench.workload import UidSource, build_workload, new_nonce
+    from harness.wire.dimse import read_store_rsp_pdu as _fast_response
 
     assert (_fast_response(_rsp_pdus(7, 0xA700, False)) == (7, 0xA700))
     assert _fast_response(_rsp_pdus(7, 0xA700, True)) is None

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from harness.bench.sender import SenderConfig, run_process
+from harness.bench.process import run_process
+from harness.bench.sender import SenderConfig
 from harness.bench.sink import SinkProcess
 from harness.bench.workload import build_workload, new_nonce
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.wire import dimse
 from harness.wire.dimse import (
     CStoreRQ,
     CStoreRSP,
+    DecodedCommand,
     decode_command,
     encode_command,
     encode_elements,
@@ -26,6 +26,8 @@ from harness.wire.dimse import (
     value_ui,
     value_us,
 )
+from harness.wire.dimse import decode as dimse_decode
+from harness.wire.dimse import fast as dimse_fast
 
 UID_CHARS = "0123456789." * 4 + " \x00a"
 uid_st = st.one_of(
@@ -38,8 +40,8 @@ rq_st = st.builds(CStoreRQ, u16, uid_st, uid_st, st.sampled_from([0, 1, 2, 3, 0x
                   st.sampled_from([0x0000, 0x0001, 0x0101, 0xFFFE]))
 
 
-def general(data: bytes) -> dimse.DecodedCommand:
-    return dimse._decode_general(data)
+def general(data: bytes) -> DecodedCommand:
+    return dimse_decode._decode_general(data)
 
 
 @given(msg=rq_st)
@@ -74,7 +76,7 @@ def test_store_rq_with_other_elements_identical(extra: tuple[int, bytes], msg: C
 
 def test_clean_store_rq_uses_the_template() -> None:
     data = encode_command(CStoreRQ(5, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5"))
-    with mock.patch.object(dimse, "_decode_general", side_effect=AssertionError("slow")):
+    with mock.patch.object(dimse_decode, "_decode_general", side_effect=AssertionError("slow")):
         decoded = decode_command(data)
     assert decoded.ok and decoded.findings == []
     assert decoded.message == CStoreRQ(5, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5")
@@ -123,7 +125,7 @@ def test_store_rsp_encode_identical(msg: CStoreRSP) -> None:
 @given(msg=st.builds(CStoreRSP, u16, u16, uid_st, uid_st))
 @settings(max_examples=200, deadline=None)
 def test_usual_store_rsp_template_round_trips(msg: CStoreRSP) -> None:
-    assert dimse._fast_store_rsp(msg) is not None
+    assert dimse_fast._fast_store_rsp(msg) is not None
     data = encode_command(msg)
     assert data == encode_elements(message_elements(msg))
     decoded = decode_command(data)

@@ -35,29 +35,13 @@ from harness.bench.workload import (
     UidSource,
     Workload,
 )
-from harness.wire.constants import (
-    COMMAND_FIELD,
-    MCH_COMMAND,
-    MCH_LAST,
-    MESSAGE_ID_BEING_RESPONDED_TO,
-    STATUS,
-    CommandField,
-    PDUType,
-)
-from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
-from harness.wire.constants import PDATA_PDV_HEADER as _PDU_PDV
-from harness.wire.constants import US_LE as _US
+from harness.wire.constants import CommandField, PDUType
 from harness.wire.decode import decode_pdata_clean, decode_pdu
-from harness.wire.dimse import CStoreRSP, decode_command
+from harness.wire.dimse import CStoreRSP, decode_command, read_store_rsp_pdu
 from harness.wire.framing import Oversized, ReceiveBuffer
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
 
-# The receive fast path's layouts (PS3.8 9.3.5 PDU and PDV headers, PS3.5 7.1.2 implicit VR
-# LE element header of the command set); anything it does not recognise goes to the wire
-# decoders, which say what is wrong.
-_C_STORE_RSP = int(CommandField.C_STORE_RSP)
-_COMMAND_LAST = MCH_COMMAND | MCH_LAST
 MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is tiny; anything this large is a broken peer
 FAILURE_KINDS = ("connect", "rejected", "aborted", "closed", "timeout", "protocol",
                  "no-context")
@@ -211,7 +195,7 @@ class BlockingAssociation:
     def _read_response(self) -> tuple[int, int]:
         """(Message ID Being Responded To, Status) of the next C-STORE-RSP."""
         raw = self._read_pdu()
-        got = _fast_response(raw)
+        got = read_store_rsp_pdu(raw)
         if got is not None:
             return got
         rsp = self._decode_response(raw)
@@ -360,33 +344,3 @@ class BlockingAssociation:
                 raise StoreFailure("closed", "the peer closed the connection")
             rx.updated(n)
 
-
-def _fast_response(raw: bytes) -> tuple[int, int] | None:
-    """The usual case without allocations: one P-DATA-TF holding one PDV with the whole
-    command of a C-STORE-RSP; (Message ID Being Responded To, Status), or None for anything
-    else (then the validating decoders look at it)."""
-    if len(raw) < 12:
-        return None
-    pdu_type, _r, length, pdv_len, _cid, mch = _PDU_PDV.unpack_from(raw, 0)
-    end = len(raw)
-    if pdu_type != PDUType.P_DATA_TF or mch != _COMMAND_LAST or length != end - 6 or \
-            pdv_len != length - 4:
-        return None
-    pos = 12
-    command_field = responded = status = -1
-    while pos + 8 <= end:
-        group, element, vlen = _ELEMENT.unpack_from(raw, pos)
-        pos += 8
-        if group != 0 or pos + vlen > end:
-            return None
-        if vlen == 2:
-            if element == COMMAND_FIELD:
-                command_field = _US.unpack_from(raw, pos)[0]
-            elif element == MESSAGE_ID_BEING_RESPONDED_TO:
-                responded = _US.unpack_from(raw, pos)[0]
-            elif element == STATUS:
-                status = _US.unpack_from(raw, pos)[0]
-        pos += vlen
-    if pos != end or command_field != _C_STORE_RSP or responded < 0 or status < 0:
-        return None
-    return responded, status

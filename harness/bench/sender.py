@@ -20,7 +20,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,20 +33,12 @@ from harness.bench.workload import (
     UidSource,
     Workload,
 )
-from harness.wire.constants import (
-    COMMAND_FIELD,
-    MESSAGE_ID_BEING_RESPONDED_TO,
-    STATUS,
-    CommandField,
-    PDUType,
-)
-from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
+from harness.wire.constants import MCH_COMMAND, MCH_LAST, PDUType
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
 from harness.wire.constants import US_LE as _MSGID
-from harness.wire.constants import US_LE as _US
 from harness.wire.decode import decode_pdu
-from harness.wire.dimse import decode_command
+from harness.wire.dimse import decode_command, read_store_rsp
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
 from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
 
@@ -58,8 +50,6 @@ _A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
 IOV_MAX = 1024
 UNLIMITED_WINDOW = 4096  # what "no limit" (0) means in practice: outstanding stores at most
-# The response the receive fast path expects (the wire table is the one home of command fields).
-C_STORE_RSP = int(CommandField.C_STORE_RSP)
 
 
 class BenchError(Exception):
@@ -484,11 +474,11 @@ class BenchAssociation:
             start = pos + 6
             stop = pos + 4 + item_len
             pos = stop
-            if not mch & 0x01:
+            if not mch & MCH_COMMAND:
                 continue  # a data set on a response: C-STORE-RSP has none; ignore it
-            if not mch & 0x02 or self._command_parts:
+            if not mch & MCH_LAST or self._command_parts:
                 self._command_parts.append(bytes(buf[start:stop]))
-                if not mch & 0x02:
+                if not mch & MCH_LAST:
                     continue
                 command = b"".join(self._command_parts)
                 self._command_parts.clear()
@@ -497,26 +487,12 @@ class BenchAssociation:
                 self._response(buf, start, stop)
 
     def _response(self, buf: bytes | bytearray, pos: int, end: int) -> None:
-        first = pos
-        command_field = responded = status = -1
-        while pos + 8 <= end:
-            group, element, length = _ELEMENT.unpack_from(buf, pos)
-            pos += 8
-            if group != 0 or pos + length > end:
-                command_field = -2
-                break
-            if length == 2:
-                if element == COMMAND_FIELD:
-                    command_field = _US.unpack_from(buf, pos)[0]
-                elif element == MESSAGE_ID_BEING_RESPONDED_TO:
-                    responded = _US.unpack_from(buf, pos)[0]
-                elif element == STATUS:
-                    status = _US.unpack_from(buf, pos)[0]
-            pos += length
-        if command_field != C_STORE_RSP or responded < 0 or status < 0:
-            decoded = decode_command(bytes(buf[first:end]))
+        got = read_store_rsp(buf, pos, end)
+        if got is None:
+            decoded = decode_command(bytes(buf[pos:end]))
             self.m.error(f"unexpected or undecodable response ({decoded.command_name})")
             return
+        responded, status = got
         sent = self._outstanding.pop(responded, None)
         if sent is None:
             self.m.error(f"response to Message ID {responded}, which is not outstanding")
@@ -590,122 +566,3 @@ class BenchAssociation:
             self.fd = -1
         if self._failure is None:
             self._failure = BenchError("association closed")
-
-
-# --- one process's share of a run -----------------------------------------------------------
-
-@dataclass(slots=True)
-class ProcessResult:
-    """What one process measured; plain data so worker processes can pickle it back."""
-
-    measure: Measure
-    start: float  # monotonic time the measured phase started
-    end: float  # monotonic time the last measured answer arrived
-    session_start: float
-    session_end: float
-    setup_s: list[float]
-    negotiated: Negotiated | None
-    associations_ok: int
-    sent_total: int  # warm-up included
-    releases_failed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        m = self.measure
-        return {
-            "histogram": m.histogram.to_dict(), "series": m.series.to_dict(),
-            "statuses": m.statuses, "instances": m.instances, "nbytes": m.nbytes,
-            "completed": m.completed, "errors": m.errors, "error_messages": m.error_messages,
-            "start": self.start, "end": self.end, "session_start": self.session_start,
-            "session_end": self.session_end, "setup_s": self.setup_s,
-            "negotiated": None if self.negotiated is None else {
-                "setup_s": self.negotiated.setup_s,
-                "peer_max_pdu": self.negotiated.peer_max_pdu,
-                "send_pdu": self.negotiated.send_pdu, "window": self.negotiated.window,
-                "transfer_syntaxes": self.negotiated.transfer_syntaxes,
-                "implementation_class_uid": self.negotiated.implementation_class_uid,
-                "implementation_version_name": self.negotiated.implementation_version_name},
-            "associations_ok": self.associations_ok, "sent_total": self.sent_total,
-            "releases_failed": self.releases_failed,
-        }
-
-
-async def run_process(cfg: SenderConfig, workload: Workload, *, associations: int,
-                      instances: int | None, duration: float | None, warmup: int,
-                      nonce: int, stream_base: int = 0,
-                      barrier: Callable[[], Awaitable[None]] | None = None,
-                      progress: Callable[[Measure], None] | None = None) -> ProcessResult:
-    """Open ``associations``, warm up, wait at ``barrier``, measure, release.
-
-    ``instances`` stores per association (or for ``duration`` seconds). Association
-    failures are counted as errors; the run goes on with the associations that work.
-    """
-    measure = Measure()
-    shared = PlanCache()
-    assocs = [BenchAssociation(cfg, workload, UidSource(nonce, stream_base + i), measure,
-                               shared) for i in range(associations)]
-    ticker: asyncio.Task[None] | None = None
-    if progress is not None:
-        ticker = asyncio.get_running_loop().create_task(_tick(progress, measure))
-    session_start = time.monotonic()
-    setup: list[float] = []
-    negotiated: Negotiated | None = None
-    sent_total = 0
-
-    async def prepare(a: BenchAssociation) -> BenchAssociation | None:
-        nonlocal negotiated, sent_total
-        try:
-            neg = await a.open()
-            setup.append(neg.setup_s)
-            negotiated = negotiated or neg
-            if warmup:
-                n = await a.store(warmup, None)
-                sent_total += n  # not "+= await": that would read the total before waiting
-            return a
-        except BenchError as exc:
-            measure.error(str(exc))
-            a.close()
-            return None
-
-    live = [a for a in await asyncio.gather(*(prepare(a) for a in assocs)) if a is not None]
-    if barrier is not None:
-        await barrier()
-    measure.series = ThroughputSeries(time.monotonic())
-    measure.recording = True
-    start = time.monotonic()
-    deadline = start + duration if duration is not None else None
-
-    async def measured(a: BenchAssociation) -> BenchAssociation | None:
-        nonlocal sent_total
-        try:
-            n = await a.store(instances, deadline)
-            sent_total += n
-            return a
-        except BenchError as exc:
-            measure.error(str(exc))
-            a.abort()
-            return None
-
-    done = [a for a in await asyncio.gather(*(measured(a) for a in live)) if a is not None]
-    end = time.monotonic()
-    measure.recording = False
-    released = await asyncio.gather(*(a.release() for a in done))
-    session_end = time.monotonic()
-    for a in assocs:
-        a.close()
-    shared.close()
-    if ticker is not None:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
-        progress(measure)  # type: ignore[misc]
-    failed_releases = sum(1 for ok in released if not ok)
-    for _ in range(failed_releases):
-        measure.error("the peer did not answer A-RELEASE-RQ")
-    return ProcessResult(measure, start, end, session_start, session_end, setup, negotiated,
-                         len(live), sent_total, failed_releases)
-
-
-async def _tick(progress: Callable[[Measure], None], measure: Measure) -> None:
-    while True:
-        progress(measure)
-        await asyncio.sleep(0.1)

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
-from harness.bench.sender import Measure, SenderConfig, run_process
+from harness.bench.process import run_process
+from harness.bench.sender import Measure, SenderConfig
 from harness.bench.workload import Workload
 
 # UID streams: worker w, association a -> w * STREAMS_PER_WORKER + a (< 10**6).

@@ -26,16 +26,18 @@ from harness.datasets import KINDS, encode_dataset, encode_file, make_instance, 
 from harness.wire.constants import (
     AFFECTED_SOP_INSTANCE_UID,
     DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_LE_ELEMENT_HEADER,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     MCH_COMMAND,
     MCH_LAST,
     MESSAGE_ID,
+    UL_LE,
 )
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
 from harness.wire.constants import PDV_HEADER as _PDV_HDR
-from harness.wire.dataset_raw import ts_encoding
+from harness.wire.dataset_raw import LONG_LENGTH_VRS, ts_encoding
 from harness.wire.dimse import CStoreRQ, encode_command
 from harness.wire.fragment import max_fragment
 from harness.wire.pdu import pdu_header
@@ -205,17 +207,16 @@ def _file_meta(buf: memoryview) -> tuple[int, dict[int, bytes]] | None:
     pos = 132
     values: dict[int, bytes] = {}
     while pos + 8 <= len(buf):
-        group, element = struct.unpack_from("<HH", buf, pos)
+        group, element, vr, short = EXPLICIT_LE_ELEMENT_HEADER.unpack_from(buf, pos)
         if group != 0x0002:
             break
-        vr = bytes(buf[pos + 4:pos + 6])
-        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT", b"UC", b"UR"):
+        if vr in LONG_LENGTH_VRS:
             if pos + 12 > len(buf):
                 return None
-            length = struct.unpack_from("<I", buf, pos + 8)[0]
+            length = UL_LE.unpack_from(buf, pos + 8)[0]
             start = pos + 12
         else:
-            length = struct.unpack_from("<H", buf, pos + 6)[0]
+            length = short
             start = pos + 8
         if start + length > len(buf):
             return None

@@ -22,6 +22,7 @@ from typing import Protocol, cast
 from harness.net.trace import Trace
 from harness.wire.constants import MCH_LAST, PDUType
 from harness.wire.constants import PDATA_PDV_HEADER as _ONE_PDV_HDR  # P-DATA-TF + its only PDV
+from harness.wire.constants import PDU_HEADER as _PDU_HDR
 from harness.wire.constants import PDV_HEADER as _PDV_HDR
 from harness.wire.decode import decode_pdata_clean, decode_pdu, summarize
 from harness.wire.findings import Finding
@@ -297,7 +298,7 @@ class PDUConnection(asyncio.BufferedProtocol):
             raise ConnectionClosed("connection is closed")
         parts: Sequence[bytes | memoryview]
         parts = pdu.encode_parts() if isinstance(pdu, PDataTF) else [pdu.encode()]
-        length = struct.unpack_from(">I", parts[0], 2)[0]
+        length = _PDU_HDR.unpack_from(parts[0])[2]
         if self.trace is not None and len(self.trace.entries) < self.trace.limit:
             self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type), length,
                               summary if summary is not None else summarize(pdu))
@@ -331,7 +332,7 @@ class PDUConnection(asyncio.BufferedProtocol):
             mine = pdu.encode_parts() if isinstance(pdu, PDataTF) else [pdu.encode()]
             if self.trace is not None:
                 self.trace.record(self.assoc_id, "sent", pdu_name(pdu.pdu_type),
-                                  struct.unpack_from(">I", mine[0], 2)[0], summarize(pdu))
+                                  _PDU_HDR.unpack_from(mine[0])[2], summarize(pdu))
             parts.extend(mine)
             if self.observer is not None:
                 self.observer.sent(pdu.pdu_type)

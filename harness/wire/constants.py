@@ -54,6 +54,20 @@ PDATA_PDV_HEADER = struct.Struct(">BBIIBB")
 # set encoding (PS3.7 6.3.1), and a US value.
 IMPLICIT_LE_ELEMENT_HEADER = struct.Struct("<HHI")
 US_LE = struct.Struct("<H")
+UL_LE = struct.Struct("<I")
+TAG_LE = struct.Struct("<HH")  # an AT value: group, element (PS3.5 6.2)
+# Whole Implicit VR LE elements of the command set: header and a US or UL value.
+US_ELEMENT_LE = struct.Struct("<HHIH")
+UL_ELEMENT_LE = struct.Struct("<HHII")
+# Explicit VR Little Endian element headers (PS3.5 7.1.2): 2-byte length, or 2 reserved bytes
+# and a 4-byte length for the long VRs (OB, OW, SQ, UN, UT, ...).
+EXPLICIT_LE_ELEMENT_HEADER = struct.Struct("<HH2sH")
+EXPLICIT_LE_LONG_ELEMENT_HEADER = struct.Struct("<HH2sHI")
+# Big-endian length and value fields inside PDUs and items (PS3.8 9.3): 2-byte UID lengths,
+# the protocol version, 4-byte maximum length.
+U16_BE = struct.Struct(">H")
+U16_PAIR_BE = struct.Struct(">HH")
+U32_BE = struct.Struct(">I")
 
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
@@ -261,7 +275,7 @@ class CommandField(IntEnum):
 
 
 # Command elements (PS3.7 E.1): element numbers of group 0000, named where code reads or writes
-# them (wire/dimse.py's COMMAND_ELEMENTS gives every one its keyword and VR).
+# them (wire/dimse/elements.py's COMMAND_ELEMENTS gives every one its keyword and VR).
 COMMAND_GROUP_LENGTH = 0x0000
 AFFECTED_SOP_CLASS_UID = 0x0002
 COMMAND_FIELD = 0x0100

@@ -3,7 +3,9 @@
 It never raises on any input and never allocates what a length field claims: values are
 sliced from the bytes actually present. A PDU that cannot be decoded at all comes back as a
 :class:`~harness.wire.pdu.RawPDU` with findings saying why. Offsets in findings count from
-the first byte of the PDU.
+the first byte of the PDU. The variable items of A-ASSOCIATE-RQ/AC and their sub-items are
+:mod:`harness.wire.decode_items`; this module has the PDU headers, the fixed fields, the
+small PDUs and P-DATA-TF.
 """
 
 from __future__ import annotations
@@ -12,38 +14,20 @@ import struct
 
 from harness.wire.constants import (
     ABORT_REASONS,
-    APPLICATION_CONTEXT_NAME,
     ASSOCIATE_FIXED_LEN,
-    ITEM_HEADER_LEN,
     MCH_RESERVED_MASK,
     PC_RESULTS,
     PDU_HEADER_LEN,
     RJ_REASONS,
     RJ_RESULTS,
-    ItemType,
+    U16_PAIR_BE,
+    U32_BE,
     PDUType,
 )
-from harness.wire.constants import ITEM_HEADER as _ITEM_HDR
+from harness.wire.constants import PDU_HEADER as _PDU_HDR
 from harness.wire.constants import PDV_HEADER as _PDV_HDR
+from harness.wire.decode_items import Ctx, check_item_structure, decode_items
 from harness.wire.findings import Finding
-from harness.wire.items import (
-    ApplicationContextItem,
-    AsyncOpsWindow,
-    ImplementationClassUID,
-    ImplementationVersionName,
-    Item,
-    MaximumLength,
-    PresentationContextAC,
-    PresentationContextRQ,
-    RawItem,
-    RoleSelection,
-    SOPClassCommonExtended,
-    SOPClassExtended,
-    SubItem,
-    UserIdentityAC,
-    UserIdentityRQ,
-    UserInformation,
-)
 from harness.wire.pdu import (
     PDU,
     PDV,
@@ -57,51 +41,22 @@ from harness.wire.pdu import (
     ReleaseRQ,
     pdu_name,
 )
-from harness.wire.uid import ae_title_problem, uid_findings
+from harness.wire.uid import ae_title_problem
 
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
 _P_DATA_TF = int(PDUType.P_DATA_TF)
 
 S_FIXED_RQ = "PS3.8 9.3.2"
 S_FIXED_AC = "PS3.8 9.3.3"
 
 
-class _Ctx:
-    """Findings collector for one PDU."""
-
-    __slots__ = ("findings",)
-
-    def __init__(self) -> None:
-        self.findings: list[Finding] = []
-
-    def add(self, offset: int | None, field: str, expected: str, found: str, section: str,
-            severity: str = "error") -> None:
-        self.findings.append(Finding(offset, field, expected, found, section, severity))
-
-
-def _ascii(raw: bytes | memoryview) -> str:
-    return bytes(raw).decode("ascii", errors="replace")
-
-
-def _uid_value(ctx: _Ctx, raw: memoryview, field: str, offset: int, section: str) -> str:
-    text = _ascii(raw)
-    if text.endswith("\x00"):
-        # PS3.8 9.3.2.1 Note: UIDs in items shall not be padded; trailing NUL is tolerated.
-        ctx.add(offset, field, "UID without padding", "trailing NUL padding", section, "warning")
-        text = text.rstrip("\x00")
-    ctx.findings += uid_findings(text, field, offset, section)
-    return text
-
-
 def decode_pdu(data: bytes | bytearray | memoryview) -> tuple[PDU, list[Finding]]:
     """Decode one whole PDU (6-byte header and body) and validate it."""
-    ctx = _Ctx()
+    ctx = Ctx()
     view = memoryview(data)
     if len(view) < PDU_HEADER_LEN:
         ctx.add(0, "PDU header", "6 bytes", f"{len(view)} bytes", "PS3.8 9.3.1")
         return RawPDU(view[0] if len(view) else -1, bytes(view)), ctx.findings
-    pdu_type, reserved, length = struct.unpack_from(">BBI", view, 0)
+    pdu_type, reserved, length = _PDU_HDR.unpack_from(view, 0)
     body = view[PDU_HEADER_LEN:]
     if reserved:
         ctx.add(1, "PDU reserved byte", "00H (not tested)", f"{reserved:02X}H", "PS3.8 9.3.1",
@@ -129,7 +84,7 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> tuple[PDU, list[Finding]
 # --- A-ASSOCIATE-RQ / AC -------------------------------------------------------------------
 
 
-def _decode_associate(ctx: _Ctx, body: memoryview, reserved: int, is_rq: bool) -> PDU:
+def _decode_associate(ctx: Ctx, body: memoryview, reserved: int, is_rq: bool) -> PDU:
     section = S_FIXED_RQ if is_rq else S_FIXED_AC
     name = "A-ASSOCIATE-RQ" if is_rq else "A-ASSOCIATE-AC"
     if len(body) < ASSOCIATE_FIXED_LEN:
@@ -137,7 +92,7 @@ def _decode_associate(ctx: _Ctx, body: memoryview, reserved: int, is_rq: bool) -
                 f"{len(body)} bytes", section)
         return RawPDU(PDUType.A_ASSOCIATE_RQ if is_rq else PDUType.A_ASSOCIATE_AC, bytes(body),
                       reserved)
-    version, reserved_version = struct.unpack_from(">HH", body, 0)
+    version, reserved_version = U16_PAIR_BE.unpack_from(body, 0)
     if not version & 1:
         ctx.add(6, "Protocol-version", "bit 0 set", f"{version:04X}H", section)
     elif version != 1:
@@ -157,334 +112,26 @@ def _decode_associate(ctx: _Ctx, body: memoryview, reserved: int, is_rq: bool) -
     if is_rq and any(tail):
         ctx.add(42, "reserved (bytes 43-74)", "00H (not tested)", "non-zero bytes", section,
                 "warning")
-    items = _decode_items(ctx, body, ASSOCIATE_FIXED_LEN, len(body), is_rq)
+    items = decode_items(ctx, body, ASSOCIATE_FIXED_LEN, len(body), is_rq)
     pdu: AssociateRQ | AssociateAC
     if is_rq:
         pdu = AssociateRQ(called, calling, items, version, reserved, reserved_version, tail)
     else:
         pdu = AssociateAC(called, calling, items, version, reserved, reserved_version, tail)
-    _check_item_structure(ctx, items, is_rq, section)
+    check_item_structure(ctx, items, is_rq, section)
     return pdu
-
-
-def _decode_items(ctx: _Ctx, body: memoryview, start: int, end: int, is_rq: bool) -> list[Item]:
-    items: list[Item] = []
-    pos = start
-    while pos < end:
-        base = PDU_HEADER_LEN + pos
-        if end - pos < ITEM_HEADER_LEN:
-            ctx.add(base, "item header", "4 bytes", f"{end - pos} trailing bytes", "PS3.8 9.3.2")
-            break
-        item_type, item_reserved, length = _ITEM_HDR.unpack_from(body, pos)
-        value_start = pos + ITEM_HEADER_LEN
-        if value_start + length > end:
-            ctx.add(base + 2, f"item {item_type:02X}H length",
-                    f"<= {end - value_start} (bytes left in the PDU)", str(length), "PS3.8 9.3.2")
-            length = end - value_start
-        value = body[value_start: value_start + length]
-        if item_reserved:
-            ctx.add(base + 1, f"item {item_type:02X}H reserved byte", "00H (not tested)",
-                    f"{item_reserved:02X}H", "PS3.8 9.3.2", "warning")
-        items.append(_decode_item(ctx, item_type, item_reserved, value, base, is_rq))
-        pos = value_start + length
-    return items
-
-
-def _decode_item(ctx: _Ctx, item_type: int, reserved: int, value: memoryview, base: int,
-                 is_rq: bool) -> Item:
-    vbase = base + ITEM_HEADER_LEN
-    if item_type == ItemType.APPLICATION_CONTEXT:
-        name = _uid_value(ctx, value, "Application-context-name", vbase, "PS3.8 9.3.2.1")
-        if name != APPLICATION_CONTEXT_NAME:
-            ctx.add(vbase, "Application-context-name", APPLICATION_CONTEXT_NAME, name,
-                    "PS3.7 A.2.1", "warning")
-        return ApplicationContextItem(name, reserved)
-    if item_type == ItemType.PRESENTATION_CONTEXT_RQ and is_rq:
-        return _decode_pc_rq(ctx, value, reserved, vbase)
-    if item_type == ItemType.PRESENTATION_CONTEXT_AC and not is_rq:
-        return _decode_pc_ac(ctx, value, reserved, vbase)
-    if item_type == ItemType.USER_INFORMATION:
-        return _decode_user_information(ctx, value, reserved, vbase, is_rq)
-    expected = "10H, 20H, 50H" if is_rq else "10H, 21H, 50H"
-    ctx.add(base, "item-type", expected, f"{item_type:02X}H", "PS3.8 9.3.2" if is_rq
-            else "PS3.8 9.3.3")
-    return RawItem(item_type, bytes(value), reserved)
-
-
-def _sub_items(ctx: _Ctx, value: memoryview, vbase: int, section: str) -> list[
-        tuple[int, int, memoryview, int]]:
-    out: list[tuple[int, int, memoryview, int]] = []
-    pos = 0
-    while pos < len(value):
-        if len(value) - pos < ITEM_HEADER_LEN:
-            ctx.add(vbase + pos, "sub-item header", "4 bytes", f"{len(value) - pos} bytes", section)
-            break
-        sub_type, sub_reserved, length = _ITEM_HDR.unpack_from(value, pos)
-        start = pos + ITEM_HEADER_LEN
-        if start + length > len(value):
-            ctx.add(vbase + pos + 2, f"sub-item {sub_type:02X}H length",
-                    f"<= {len(value) - start}", str(length), section)
-            length = len(value) - start
-        if sub_reserved and sub_type != ItemType.SOP_CLASS_COMMON_EXTENDED:
-            ctx.add(vbase + pos + 1, f"sub-item {sub_type:02X}H reserved byte",
-                    "00H (not tested)", f"{sub_reserved:02X}H", section, "warning")
-        out.append((sub_type, sub_reserved, value[start: start + length], vbase + start))
-        pos = start + length
-    return out
-
-
-def _decode_pc_rq(ctx: _Ctx, value: memoryview, reserved: int, vbase: int) -> Item:
-    section = "PS3.8 9.3.2.2"
-    if len(value) < 4:
-        ctx.add(vbase, "Presentation Context item", "at least 4 bytes", f"{len(value)}", section)
-        return RawItem(ItemType.PRESENTATION_CONTEXT_RQ, bytes(value), reserved)
-    context_id = value[0]
-    abstract: str | None = None
-    syntaxes: list[str | bytes] = []
-    extras: list[RawItem] = []
-    for sub_type, sub_reserved, sub, offset in _sub_items(ctx, value[4:], vbase + 4, section):
-        if sub_type == ItemType.ABSTRACT_SYNTAX:
-            if abstract is not None:
-                ctx.add(offset - 4, "Abstract Syntax sub-item", "exactly one per context",
-                        "a second one", section)
-            abstract = _uid_value(ctx, sub, "Abstract-syntax-name", offset, "PS3.8 9.3.2.2.1")
-            if syntaxes:
-                ctx.add(offset - 4, "sub-item order", "abstract syntax before transfer syntaxes",
-                        "abstract syntax after a transfer syntax", section)
-        elif sub_type == ItemType.TRANSFER_SYNTAX:
-            syntaxes.append(_uid_value(ctx, sub, "Transfer-syntax-name", offset,
-                                       "PS3.8 9.3.2.2.2"))
-        else:
-            ctx.add(offset - 4, "sub-item-type", "30H or 40H", f"{sub_type:02X}H", section)
-            extras.append(RawItem(sub_type, bytes(sub), sub_reserved))
-    if abstract is None:
-        ctx.add(vbase, f"Presentation Context {context_id}", "one Abstract Syntax sub-item",
-                "none", section)
-    if not syntaxes:
-        ctx.add(vbase, f"Presentation Context {context_id}",
-                "one or more Transfer Syntax sub-items", "none", section)
-    for idx in (1, 2, 3):
-        if value[idx]:
-            ctx.add(vbase + idx, f"Presentation Context {context_id} reserved byte",
-                    "00H (not tested)", f"{value[idx]:02X}H", section, "warning")
-    return PresentationContextRQ(context_id, abstract or "", syntaxes,
-                                 (reserved, value[1], value[2], value[3]), None, extras)
-
-
-def _decode_pc_ac(ctx: _Ctx, value: memoryview, reserved: int, vbase: int) -> Item:
-    section = "PS3.8 9.3.3.2"
-    if len(value) < 4:
-        ctx.add(vbase, "Presentation Context item", "at least 4 bytes", f"{len(value)}", section)
-        return RawItem(ItemType.PRESENTATION_CONTEXT_AC, bytes(value), reserved)
-    context_id, result = value[0], value[2]
-    if result not in PC_RESULTS:
-        ctx.add(vbase + 2, f"Presentation Context {context_id} Result/Reason", "0-4", str(result),
-                section)
-    syntaxes: list[str] = []
-    for sub_type, _sub_reserved, sub, offset in _sub_items(ctx, value[4:], vbase + 4, section):
-        if sub_type == ItemType.TRANSFER_SYNTAX:
-            if result == 0:
-                syntaxes.append(_uid_value(ctx, sub, "Transfer-syntax-name", offset,
-                                           "PS3.8 9.3.3.2.1"))
-            else:
-                # Not significant for a rejected context and not to be tested (PS3.8 9.3.3.2).
-                syntaxes.append(_ascii(sub).rstrip("\x00"))
-        else:
-            ctx.add(offset - 4, "sub-item-type", "40H", f"{sub_type:02X}H", section)
-    if result == 0 and len(syntaxes) != 1:
-        ctx.add(vbase, f"Presentation Context {context_id}",
-                "exactly one Transfer Syntax sub-item for an accepted context",
-                f"{len(syntaxes)}", "PS3.8 7.1.1.14, 9.3.3.2")
-    for idx in (1, 3):
-        if value[idx]:
-            ctx.add(vbase + idx, f"Presentation Context {context_id} reserved byte",
-                    "00H (not tested)", f"{value[idx]:02X}H", section, "warning")
-    return PresentationContextAC(context_id, result, syntaxes[0] if syntaxes else None,
-                                 (reserved, value[1], 0, value[3]))  # byte 3 is the result
-
-
-def _decode_user_information(ctx: _Ctx, value: memoryview, reserved: int, vbase: int,
-                             is_rq: bool) -> Item:
-    section = "PS3.8 9.3.2.3" if is_rq else "PS3.8 9.3.3.3"
-    subs: list[SubItem] = []
-    for sub_type, sub_reserved, sub, offset in _sub_items(ctx, value, vbase, section):
-        subs.append(_decode_sub_item(ctx, sub_type, sub_reserved, sub, offset, is_rq))
-    return UserInformation(subs, reserved)
-
-
-def _decode_sub_item(ctx: _Ctx, sub_type: int, reserved: int, sub: memoryview, offset: int,
-                     is_rq: bool) -> SubItem:
-    def need(n: int, section: str) -> bool:
-        if len(sub) < n:
-            ctx.add(offset - 4, f"sub-item {sub_type:02X}H", f"at least {n} bytes", str(len(sub)),
-                    section)
-            return False
-        return True
-
-    if sub_type == ItemType.MAXIMUM_LENGTH:
-        if len(sub) != 4:
-            ctx.add(offset - 2, "Maximum Length sub-item length", "4", str(len(sub)), "PS3.8 D.1")
-        if need(4, "PS3.8 D.1"):
-            return MaximumLength(_U32.unpack_from(sub, 0)[0], reserved)
-    elif sub_type == ItemType.IMPLEMENTATION_CLASS_UID:
-        uid = _uid_value(ctx, sub, "Implementation-class-uid", offset, "PS3.7 D.3.3.2")
-        return ImplementationClassUID(uid, reserved)
-    elif sub_type == ItemType.IMPLEMENTATION_VERSION_NAME:
-        if not 1 <= len(sub) <= 16:
-            ctx.add(offset - 2, "Implementation-version-name length", "1-16", str(len(sub)),
-                    "PS3.7 D.3.3.2")
-        raw = bytes(sub)
-        if not raw.isascii():
-            # Kept as bytes so that re-encoding sends back exactly what came.
-            ctx.add(offset, "Implementation-version-name", "ISO 646 (ASCII) characters",
-                    repr(raw), "PS3.7 D.3.3.2")
-            return ImplementationVersionName(raw, reserved)
-        return ImplementationVersionName(raw.decode("ascii"), reserved)
-    elif sub_type == ItemType.ASYNC_OPS_WINDOW:
-        if len(sub) != 4:
-            ctx.add(offset - 2, "Asynchronous Operations Window length", "4", str(len(sub)),
-                    "PS3.7 D.3.3.3")
-        if need(4, "PS3.7 D.3.3.3"):
-            invoked, performed = struct.unpack_from(">HH", sub, 0)
-            return AsyncOpsWindow(invoked, performed, reserved)
-    elif sub_type == ItemType.ROLE_SELECTION:
-        if need(2, "PS3.7 D.3.3.4"):
-            n = _U16.unpack_from(sub, 0)[0]
-            if len(sub) != n + 4:
-                ctx.add(offset, "SCP/SCU Role Selection UID-length",
-                        f"{len(sub) - 4} (sub-item length - 4)", str(n), "PS3.7 D.3.3.4")
-            if need(n + 4, "PS3.7 D.3.3.4"):
-                uid = _uid_value(ctx, sub[2: 2 + n], "SOP-class-uid", offset + 2, "PS3.7 D.3.3.4")
-                scu, scp = sub[2 + n], sub[3 + n]
-                for pos, name, role in ((2 + n, "SCU-role", scu), (3 + n, "SCP-role", scp)):
-                    if role not in (0, 1):
-                        ctx.add(offset + pos, name, "0 or 1", str(role), "PS3.7 D.3.3.4")
-                return RoleSelection(uid, scu, scp, reserved)
-    elif sub_type == ItemType.SOP_CLASS_EXTENDED:
-        if need(2, "PS3.7 D.3.3.5"):
-            n = _U16.unpack_from(sub, 0)[0]
-            if need(n + 2, "PS3.7 D.3.3.5"):
-                uid = _uid_value(ctx, sub[2: 2 + n], "SOP-class-uid", offset + 2, "PS3.7 D.3.3.5")
-                return SOPClassExtended(uid, bytes(sub[2 + n:]), reserved)
-    elif sub_type == ItemType.SOP_CLASS_COMMON_EXTENDED:
-        parsed = _decode_common_extended(sub)
-        if parsed is not None:
-            names = ["SOP-class-uid", "Service-class-uid"]
-            names += ["Related-general-sop-class-uid"] * (len(parsed) - 2)
-            uids: list[str | bytes] = [
-                _uid_value(ctx, raw, name, offset + rel, "PS3.7 D.3.3.6")
-                for (rel, raw), name in zip(parsed, names, strict=True)]
-            return SOPClassCommonExtended(uids[0], uids[1], uids[2:], reserved)
-        ctx.add(offset - 4, "SOP Class Common Extended Negotiation", "consistent lengths",
-                "lengths that do not add up", "PS3.7 D.3.3.6")
-    elif sub_type == ItemType.USER_IDENTITY_RQ and is_rq:
-        if need(6, "PS3.7 D.3.3.7.1"):
-            id_type, positive = sub[0], sub[1]
-            n = _U16.unpack_from(sub, 2)[0]
-            if need(4 + n + 2, "PS3.7 D.3.3.7.1"):
-                primary = bytes(sub[4: 4 + n])
-                m = _U16.unpack_from(sub, 4 + n)[0]
-                secondary = bytes(sub[6 + n: 6 + n + m])
-                if len(sub) != 6 + n + m:
-                    ctx.add(offset + 4 + n, "Secondary-field-length",
-                            f"{len(sub) - 6 - n} (what the sub-item length leaves)", str(m),
-                            "PS3.7 D.3.3.7.1")
-                if id_type not in (1, 2, 3, 4, 5):
-                    ctx.add(offset, "User-Identity-Type", "1-5", str(id_type), "PS3.7 D.3.3.7.1")
-                return UserIdentityRQ(id_type, primary, secondary, positive, reserved)
-    elif sub_type == ItemType.USER_IDENTITY_AC and not is_rq:
-        if need(2, "PS3.7 D.3.3.7.2"):
-            n = _U16.unpack_from(sub, 0)[0]
-            if len(sub) != 2 + n:
-                ctx.add(offset, "Server-response-length", f"{len(sub) - 2} (sub-item length - 2)",
-                        str(n), "PS3.7 D.3.3.7.2")
-            return UserIdentityAC(bytes(sub[2: 2 + n]), reserved)
-    else:
-        # PS3.8 D.2 Note 2: acceptors ignore unknown sub-items; recorded, not an error.
-        ctx.add(offset - 4, "user information sub-item", "a known sub-item type (51H-59H)",
-                f"{sub_type:02X}H", "PS3.8 D.2", "info")
-    return RawItem(sub_type, bytes(sub), reserved)
-
-
-def _decode_common_extended(sub: memoryview) -> list[tuple[int, memoryview]] | None:
-    """(offset in ``sub``, value) of the SOP class, service class and related class UIDs, or
-    ``None`` unless the length fields exactly tile the sub-item (PS3.7 D.3.3.6)."""
-    out: list[tuple[int, memoryview]] = []
-    end = len(sub)
-
-    def field(pos: int) -> int | None:
-        if pos + 2 > end:
-            return None
-        n: int = _U16.unpack_from(sub, pos)[0]
-        if pos + 2 + n > end:
-            return None
-        out.append((pos + 2, sub[pos + 2: pos + 2 + n]))
-        return pos + 2 + n
-
-    pos: int | None = field(0)
-    pos = field(pos) if pos is not None else None
-    if pos is None or pos + 2 > end or pos + 2 + _U16.unpack_from(sub, pos)[0] != end:
-        return None
-    pos += 2
-    while pos is not None and pos < end:
-        pos = field(pos)
-    return out if pos == end else None
-
-
-def _check_item_structure(ctx: _Ctx, items: list[Item], is_rq: bool, section: str) -> None:
-    """Counts and order of items: one application context, then contexts, then user info."""
-    order_kind = []
-    for item in items:
-        if isinstance(item, ApplicationContextItem):
-            order_kind.append(0)
-        elif isinstance(item, PresentationContextRQ | PresentationContextAC):
-            order_kind.append(1)
-        elif isinstance(item, UserInformation):
-            order_kind.append(2)
-    if order_kind.count(0) != 1:
-        ctx.add(None, "Application Context item", "exactly one", str(order_kind.count(0)), section)
-    if order_kind.count(1) == 0:
-        ctx.add(None, "Presentation Context items", "one or more", "none", section)
-    if order_kind.count(2) != 1:
-        ctx.add(None, "User Information item", "exactly one", str(order_kind.count(2)), section)
-    if order_kind != sorted(order_kind):
-        ctx.add(None, "item order",
-                "Application Context, then Presentation Contexts, then User Information",
-                "another order", section, "warning")
-    ids: dict[int, int] = {}
-    for item in items:
-        if isinstance(item, PresentationContextRQ | PresentationContextAC):
-            cid = item.context_id
-            if cid % 2 == 0:
-                ctx.add(None, "Presentation-context-ID", "an odd integer 1-255", str(cid),
-                        "PS3.8 9.3.2.2" if is_rq else "PS3.8 9.3.3.2")
-            ids[cid] = ids.get(cid, 0) + 1
-    for cid, count in ids.items():
-        if count > 1:
-            ctx.add(None, "Presentation-context-ID", "unique within the PDU",
-                    f"{cid} used {count} times", "PS3.8 7.1.1.13")
-    user = next((i for i in items if isinstance(i, UserInformation)), None)
-    if user is not None:
-        sub_section = "PS3.8 D.1; PS3.7 D.3.3.2"
-        kinds = [type(s) for s in user.sub_items]
-        if kinds.count(MaximumLength) != 1:
-            ctx.add(None, "Maximum Length sub-item", "exactly one", str(kinds.count(MaximumLength)),
-                    sub_section)
-        if kinds.count(ImplementationClassUID) != 1:
-            ctx.add(None, "Implementation Class UID sub-item", "exactly one",
-                    str(kinds.count(ImplementationClassUID)), sub_section)
 
 
 # --- other PDUs --------------------------------------------------------------------------
 
 
-def _four_byte(ctx: _Ctx, body: memoryview, name: str, section: str) -> bool:
+def _four_byte(ctx: Ctx, body: memoryview, name: str, section: str) -> bool:
     if len(body) != 4:
         ctx.add(PDU_HEADER_LEN, f"{name} body", "4 bytes", f"{len(body)} bytes", section)
     return len(body) >= 4
 
 
-def _decode_rj(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
+def _decode_rj(ctx: Ctx, body: memoryview, reserved: int) -> PDU:
     section = "PS3.8 9.3.4"
     if not _four_byte(ctx, body, "A-ASSOCIATE-RJ", section):
         return RawPDU(PDUType.A_ASSOCIATE_RJ, bytes(body), reserved)
@@ -499,7 +146,7 @@ def _decode_rj(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
     return AssociateRJ(result, source, reason, reserved, rsv)
 
 
-def _decode_abort(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
+def _decode_abort(ctx: Ctx, body: memoryview, reserved: int) -> PDU:
     section = "PS3.8 9.3.8"
     if not _four_byte(ctx, body, "A-ABORT", section):
         return RawPDU(PDUType.A_ABORT, bytes(body), reserved)
@@ -517,7 +164,7 @@ def _decode_abort(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
     return Abort(source, reason, reserved, (body[0], body[1]))
 
 
-def _decode_release(ctx: _Ctx, body: memoryview, reserved: int, is_rq: bool) -> PDU:
+def _decode_release(ctx: Ctx, body: memoryview, reserved: int, is_rq: bool) -> PDU:
     section = "PS3.8 9.3.6" if is_rq else "PS3.8 9.3.7"
     name = "A-RELEASE-RQ" if is_rq else "A-RELEASE-RP"
     _four_byte(ctx, body, name, section)
@@ -571,7 +218,7 @@ def _check_pdvs(pdvs: list[PDV], findings: list[Finding]) -> None:
                                     str(len(pdv.data)), "PS3.8 E.1", "warning"))
 
 
-def _decode_pdata(ctx: _Ctx, body: memoryview, reserved: int) -> PDU:
+def _decode_pdata(ctx: Ctx, body: memoryview, reserved: int) -> PDU:
     return PDataTF(decode_pdvs(body, ctx.findings), reserved)
 
 
@@ -586,7 +233,7 @@ def decode_pdata_clean(pdu: memoryview) -> PDataTF | None:
     :func:`decode_pdu`.
     """
     end = len(pdu)
-    if end < 12 or pdu[0] != _P_DATA_TF or pdu[1] or _U32.unpack_from(pdu, 2)[0] != \
+    if end < 12 or pdu[0] != _P_DATA_TF or pdu[1] or U32_BE.unpack_from(pdu, 2)[0] != \
             end - PDU_HEADER_LEN:
         return None
     unpack = _PDV_HDR.unpack_from

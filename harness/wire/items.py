@@ -7,10 +7,15 @@ items are kept as :class:`RawItem`.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
-from harness.wire.constants import APPLICATION_CONTEXT_NAME, ItemType
+from harness.wire.constants import (
+    APPLICATION_CONTEXT_NAME,
+    U16_BE,
+    U16_PAIR_BE,
+    U32_BE,
+    ItemType,
+)
 from harness.wire.constants import ITEM_HEADER as _ITEM_HDR
 
 
@@ -119,7 +124,7 @@ class MaximumLength:
     item_type: int = ItemType.MAXIMUM_LENGTH
 
     def encode(self) -> bytes:
-        return _item(self.item_type, struct.pack(">I", self.value & 0xFFFFFFFF), self.reserved,
+        return _item(self.item_type, U32_BE.pack(self.value & 0xFFFFFFFF), self.reserved,
                      self.length)
 
 
@@ -156,7 +161,7 @@ class AsyncOpsWindow:
     item_type: int = ItemType.ASYNC_OPS_WINDOW
 
     def encode(self) -> bytes:
-        return _item(self.item_type, struct.pack(">HH", self.invoked & 0xFFFF,
+        return _item(self.item_type, U16_PAIR_BE.pack(self.invoked & 0xFFFF,
                                                  self.performed & 0xFFFF),
                      self.reserved, self.length)
 
@@ -174,7 +179,7 @@ class RoleSelection:
 
     def encode(self) -> bytes:
         uid = _uid_bytes(self.sop_class_uid)
-        payload = struct.pack(">H", len(uid)) + uid + bytes((self.scu_role & 0xFF,
+        payload = U16_BE.pack(len(uid)) + uid + bytes((self.scu_role & 0xFF,
                                                             self.scp_role & 0xFF))
         return _item(self.item_type, payload, self.reserved, self.length)
 
@@ -191,7 +196,7 @@ class SOPClassExtended:
 
     def encode(self) -> bytes:
         uid = _uid_bytes(self.sop_class_uid)
-        return _item(self.item_type, struct.pack(">H", len(uid)) + uid + self.info,
+        return _item(self.item_type, U16_BE.pack(len(uid)) + uid + self.info,
                      self.reserved, self.length)
 
 
@@ -209,10 +214,10 @@ class SOPClassCommonExtended:
     def encode(self) -> bytes:
         uid = _uid_bytes(self.sop_class_uid)
         svc = _uid_bytes(self.service_class_uid)
-        related = b"".join(struct.pack(">H", len(_uid_bytes(r))) + _uid_bytes(r)
+        related = b"".join(U16_BE.pack(len(_uid_bytes(r))) + _uid_bytes(r)
                            for r in self.related_general_sop_classes)
-        payload = (struct.pack(">H", len(uid)) + uid + struct.pack(">H", len(svc)) + svc
-                   + struct.pack(">H", len(related)) + related)
+        payload = (U16_BE.pack(len(uid)) + uid + U16_BE.pack(len(svc)) + svc
+                   + U16_BE.pack(len(related)) + related)
         # The version byte of 57H travels in the reserved header byte (PS3.7 D.3.3.6).
         return _item(self.item_type, payload, self.reserved, self.length)
 
@@ -231,8 +236,8 @@ class UserIdentityRQ:
 
     def encode(self) -> bytes:
         payload = (bytes((self.identity_type & 0xFF, self.positive_response_requested & 0xFF))
-                   + struct.pack(">H", len(self.primary)) + self.primary
-                   + struct.pack(">H", len(self.secondary)) + self.secondary)
+                   + U16_BE.pack(len(self.primary)) + self.primary
+                   + U16_BE.pack(len(self.secondary)) + self.secondary)
         return _item(self.item_type, payload, self.reserved, self.length)
 
 
@@ -246,7 +251,7 @@ class UserIdentityAC:
     item_type: int = ItemType.USER_IDENTITY_AC
 
     def encode(self) -> bytes:
-        payload = struct.pack(">H", len(self.server_response)) + self.server_response
+        payload = U16_BE.pack(len(self.server_response)) + self.server_response
         return _item(self.item_type, payload, self.reserved, self.length)
 
 

@@ -7,7 +7,6 @@ build malformed PDUs. Decoding lives in :mod:`harness.wire.decode`.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from harness.wire.constants import (
@@ -18,6 +17,7 @@ from harness.wire.constants import (
     MCH_LAST,
     RJ_REASONS,
     RJ_RESULTS,
+    U16_PAIR_BE,
     PDUType,
 )
 from harness.wire.constants import PDU_HEADER as _PDU_HDR
@@ -62,7 +62,7 @@ class _Associate:
     pdu_type: int = 0
 
     def encode(self) -> bytes:
-        fixed = (struct.pack(">HH", self.protocol_version & 0xFFFF, self.reserved_version & 0xFFFF)
+        fixed = (U16_PAIR_BE.pack(self.protocol_version & 0xFFFF, self.reserved_version & 0xFFFF)
                  + encode_ae_title(self.called_ae) + encode_ae_title(self.calling_ae)
                  + self.reserved_tail)
         body = fixed + b"".join(item.encode() for item in self.items)

@@ -16,6 +16,10 @@ Two actions have a next state that depends on a condition the table cannot see:
 
 Callers name the branch, or pass ``accepted=`` / ``association_requestor=``;
 ``UpperLayerStateMachine`` resolves AR-8 from its own role.
+
+Size (about 750 lines): most of it is PS3.8's tables themselves (13 states, 19 events, 28
+actions, the Table 9-10 transitions), kept together so each row can be checked against the
+standard in one place; the functions after them only query those tables.
 """
 
 from __future__ import annotations

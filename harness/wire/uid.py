@@ -8,6 +8,9 @@ import re
 from harness.wire.findings import Finding
 
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+# The same syntax for ``fullmatch``: the DIMSE decoders' quick test, which accepts no more than
+# uid_problem does (uid_problem explains a failure).
+UID_SYNTAX = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 _AE_FORBIDDEN = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
