@@ -361,7 +361,7 @@ class AcceptorAssociation:
             self.release_rp()
 
     def release_rp(self) -> None:
-        if self.ended is not None or self.conn.is_closed:
+        if self.ended is not None or not self.conn.writable:
             return
         if self._local(Event.EVT14) is None:  # AR-4 (Sta8): send A-RELEASE-RP -> Sta13
             return
@@ -396,7 +396,10 @@ class AcceptorAssociation:
               event: Action | None = None) -> None:
         """Send A-ABORT and close: Evt15 (AA-1) when the local user asks, or the AA-1/AA-7/
         AA-8 that ``pdu_received`` found in Table 9-10 (``event``); either way Sta13."""
-        if self.conn.is_closed:
+        if not self.conn.writable:
+            # Closed, reset, or closing already: the PDU could go nowhere. AA-7 in Sta13 (a
+            # burst of bad PDUs read after our first A-ABORT, the peer reset meanwhile) would
+            # otherwise write again and again to a lost transport, which asyncio logs.
             self._finish(how)
             return
         self.trace_event("A-ABORT by us", how)
