@@ -21,14 +21,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.wire.constants import DCMTK_CALLING_AE, DEFAULT_CALLED_AE
+
 STORESCU = Path("/usr/bin/storescu")
 
 
 @dataclass(slots=True)
 class DcmtkConfig:
     storescu: Path = STORESCU
-    called_aet: str = "ANY-SCP"
-    calling_aet: str = "STORESCU"
+    called_aet: str = DEFAULT_CALLED_AE
+    calling_aet: str = DCMTK_CALLING_AE
     max_send_pdu: int = 0  # 0: the peer's maximum (DCMTK's default behaviour)
     nodelay: bool = True
     timeout: float = 600.0

@@ -27,7 +27,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.bench.sender import ADVERTISED_MAX_PDU, Negotiated, SenderConfig
+from harness.bench.sender import (
+    ADVERTISED_MAX_PDU,
+    IOV_MAX,
+    Negotiated,
+    SenderConfig,
+    unsent,
+)
 from harness.bench.workload import (
     UID_LENGTH,
     MessagePlan,
@@ -291,15 +297,7 @@ class BlockingAssociation:
         sock = self._live()
         try:
             while parts:
-                n = sock.sendmsg(parts[:1024])
-                while n and parts:
-                    first = parts[0]
-                    if n >= len(first):
-                        n -= len(first)
-                        parts = parts[1:]
-                    else:
-                        parts = [first[n:], *parts[1:]]
-                        n = 0
+                parts = unsent(parts, sock.sendmsg(parts[:IOV_MAX]))
         except OSError as exc:
             raise self._io_error(exc, "sending a C-STORE-RQ") from None
 

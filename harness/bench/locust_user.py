@@ -47,6 +47,7 @@ from harness.bench.workload import (
     resolve_transfer_syntax,
 )
 from harness.net.address import parse_address
+from harness.wire.constants import DEFAULT_CALLED_AE, LOCUST_CALLING_AE
 from harness.wire.status import classify, describe
 from harness.wire.uid import uid_name
 
@@ -61,8 +62,8 @@ def _options(parser: Any) -> None:
     group = parser.add_argument_group("dicom-harness", "C-STORE load on a DICOM Storage SCP")
     group.add_argument("--dicom-target", default="", metavar="HOST:PORT",
                        help="the Storage SCP to load")
-    group.add_argument("--dicom-called-aet", default="ANY-SCP", metavar="AET")
-    group.add_argument("--dicom-calling-aet", default="HARNESS-LOCUST", metavar="AET")
+    group.add_argument("--dicom-called-aet", default=DEFAULT_CALLED_AE, metavar="AET")
+    group.add_argument("--dicom-calling-aet", default=LOCUST_CALLING_AE, metavar="AET")
     group.add_argument("--dicom-workload", default="tiny", metavar="tiny|ct|mr|cr|us|mg|DIR",
                        help="synthetic profile or a folder of Part 10 files (on every worker)")
     group.add_argument("--dicom-transfer-syntax", default="explicit", metavar="TS")

@@ -33,7 +33,13 @@ from harness.bench.workload import (
     UidSource,
     Workload,
 )
-from harness.wire.constants import MCH_COMMAND, MCH_LAST, PDUType
+from harness.wire.constants import (
+    BENCH_CALLING_AE,
+    DEFAULT_CALLED_AE,
+    MCH_COMMAND,
+    MCH_LAST,
+    PDUType,
+)
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
 from harness.wire.constants import US_LE as _MSGID
@@ -48,8 +54,20 @@ _A_ABORT = int(PDUType.A_ABORT)
 _A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
 
 ADVERTISED_MAX_PDU = 16384  # what we accept: responses are tiny (DCMTK's default too)
-IOV_MAX = 1024
+IOV_MAX = 1024  # buffers per sendmsg (Linux's UIO_MAXIOV)
 UNLIMITED_WINDOW = 4096  # what "no limit" (0) means in practice: outstanding stores at most
+
+
+def unsent(parts: list[memoryview], n: int) -> list[memoryview]:
+    """What is left of ``parts`` (one gathered send) after the kernel took ``n`` bytes."""
+    while n and parts:
+        first = parts[0]
+        if n >= len(first):
+            n -= len(first)
+            parts = parts[1:]
+        else:
+            return [first[n:], *parts[1:]]
+    return parts
 
 
 class BenchError(Exception):
@@ -64,8 +82,8 @@ _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSL
 class SenderConfig:
     host: str
     port: int
-    called_aet: str = "ANY-SCP"
-    calling_aet: str = "HARNESS-BENCH"
+    called_aet: str = DEFAULT_CALLED_AE
+    calling_aet: str = BENCH_CALLING_AE
     max_pdu: int = 0  # cap on the PDUs we send; 0: the peer's maximum
     window: int = 1  # asynchronous operations window we ask for
     nodelay: bool = True
@@ -342,14 +360,7 @@ class BenchAssociation:
                 raise self._fail(BenchError(f"send failed: {exc.strerror or exc}")) from None
             if n:
                 self._last_activity = time.monotonic()
-            while n and parts:
-                first = parts[0]
-                if n >= len(first):
-                    n -= len(first)
-                    parts = parts[1:]
-                else:
-                    parts = [first[n:], *parts[1:]]
-                    n = 0
+            parts = unsent(parts, n)
             if parts:
                 await self._writable()
 

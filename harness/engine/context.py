@@ -16,6 +16,7 @@ from harness.engine.universal import UniversalChecks
 from harness.net.trace import Trace
 from harness.scu.client import SimulatedSCU
 from harness.scu.outcome import Outcome
+from harness.wire.constants import DEFAULT_CALLED_AE, DEFAULT_CALLING_AE
 
 DECLARATION_KEYS = {
     "called_ae_enforced": "the SCP rejects A-ASSOCIATE-RQs whose Called AE is not its own",
@@ -65,8 +66,8 @@ def load_target_profile(path: str | Path | None) -> dict[str, Any]:
 class Target:
     host: str
     port: int
-    called_aet: str = "ANY-SCP"
-    calling_aet: str = "HARNESS"
+    called_aet: str = DEFAULT_CALLED_AE
+    calling_aet: str = DEFAULT_CALLING_AE
     timeout: float = 10.0
     storage_dir: Path | None = None
     declared: dict[str, Any] = field(default_factory=dict)

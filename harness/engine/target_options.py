@@ -28,12 +28,13 @@ from typing import Any
 
 from harness.net.address import unreachable
 from harness.net.tls import DEFAULT_MIN_VERSION, VERSIONS
+from harness.wire.constants import BENCH_CALLING_AE, DEFAULT_CALLED_AE, DEFAULT_CALLING_AE
 
 RUN, BENCH, PLUGIN = "run", "bench", "plugin"
 FRONT_ENDS = (RUN, BENCH, PLUGIN)
 PLUGIN_PREFIX = "dicom-"  # pytest's options share one namespace: ours start with --dicom-
 
-DEFAULT_CALLED_AET = "ANY-SCP"  # PS3.8 9.3.2: any title; what the reference SCP answers to
+DEFAULT_CALLED_AET = DEFAULT_CALLED_AE  # what the reference SCP answers to
 TLS_GROUP = "TLS (PS3.15 Annex B)"
 
 
@@ -83,10 +84,10 @@ TARGET_OPTIONS: tuple[TargetOption, ...] = (
                  help=f"Called AE title of the target (default {DEFAULT_CALLED_AET})"),
     # The bench calls itself HARNESS-BENCH so that its load stands apart from conformance
     # runs in the SCP's logs and in calling-AE policies (README, bench section).
-    TargetOption("calling-aet", default="HARNESS", metavar="AET",
-                 help="our Calling AE title (default HARNESS)",
-                 defaults={BENCH: "HARNESS-BENCH"},
-                 helps={BENCH: "our Calling AE title (default HARNESS-BENCH)"}),
+    TargetOption("calling-aet", default=DEFAULT_CALLING_AE, metavar="AET",
+                 help=f"our Calling AE title (default {DEFAULT_CALLING_AE})",
+                 defaults={BENCH: BENCH_CALLING_AE},
+                 helps={BENCH: f"our Calling AE title (default {BENCH_CALLING_AE})"}),
     # The bench's timeout means something else: no progress at all for that long while
     # streaming (50 MB mammograms over several associations), hence 30 s, not 10 s.
     TargetOption("timeout", default=10.0, metavar="S",

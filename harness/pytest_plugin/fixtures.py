@@ -20,7 +20,7 @@ import pytest
 from harness.net.address import parse_address
 from harness.pytest_plugin.session import dicom_session
 from harness.pytest_plugin.verdict import apply_verdict
-from harness.wire.constants import EXPLICIT_VR_LE
+from harness.wire.constants import DEFAULT_CALLING_AE, EXPLICIT_VR_LE
 
 # Imported where used, as in session.py: the plugin loads in every pytest run.
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ class ReferenceSCP:
         from harness.engine.context import Target
         from harness.engine.embedded import declared_from_profile
 
-        return Target(self.host, self.port, self.ae_title, "HARNESS", 10.0, self.storage_dir,
-                      declared_from_profile(self.profile), embedded=True)
+        return Target(self.host, self.port, self.ae_title, DEFAULT_CALLING_AE, 10.0,
+                      self.storage_dir, declared_from_profile(self.profile), embedded=True)
 
     def stop(self) -> None:
         self.embedded.stop()

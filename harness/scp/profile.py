@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from harness.wire.constants import DEFAULT_CALLED_AE
+
 
 class ProfileError(ValueError):
     """A profile file or mapping is invalid; the message names the file and the field."""
@@ -129,7 +131,7 @@ FAULTS.update({
 class Profile:
     """Everything that shapes the reference SCP's behaviour."""
 
-    ae_title: str = "ANY-SCP"
+    ae_title: str = DEFAULT_CALLED_AE
     require_called_aet: bool = False
     calling_aet_allow: list[str] = field(default_factory=list)
     max_associations: int = 32

@@ -22,6 +22,7 @@ from harness.net.trace import Trace
 from harness.scu.outcome import Outcome, from_peer_ended
 from harness.wire.constants import (
     CT_IMAGE_STORAGE,
+    DEFAULT_CALLING_AE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     MCH_COMMAND,
@@ -157,7 +158,7 @@ class SimulatedSCU:
         return self.requestor.ac
 
     # association ---------------------------------------------------------------------------
-    def build_rq(self, called_ae: str | bytes, calling_ae: str | bytes = "HARNESS", *,
+    def build_rq(self, called_ae: str | bytes, calling_ae: str | bytes = DEFAULT_CALLING_AE, *,
                  contexts: list[PresentationContextRQ] | None = None, max_pdu: int = 16384,
                  extra_user_items: list[SubItem] | None = None,
                  modify: Callable[[AssociateRQ], None] | None = None) -> AssociateRQ:

@@ -134,6 +134,15 @@ TRANSFER_SYNTAX_SHORT_NAMES: dict[str, str] = {
     "BOGUS": BOGUS_TRANSFER_SYNTAX,
 }
 
+# Default AE titles (PS3.8 9.3.2: up to 16 characters, any title). The reference SCP answers to
+# ANY-SCP; the harness calls itself HARNESS, and each load generator its own title so that its
+# traffic stands apart from conformance runs in an SCP's logs and calling-AE policies.
+DEFAULT_CALLED_AE = "ANY-SCP"
+DEFAULT_CALLING_AE = "HARNESS"
+BENCH_CALLING_AE = "HARNESS-BENCH"
+LOCUST_CALLING_AE = "HARNESS-LOCUST"
+DCMTK_CALLING_AE = "STORESCU"  # what DCMTK's storescu calls itself by default
+
 # Message Control Header bits, PS3.8 E.2.
 MCH_COMMAND = 0x01
 MCH_LAST = 0x02

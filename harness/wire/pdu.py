@@ -13,6 +13,8 @@ from harness.wire.constants import (
     ABORT_REASONS,
     ABORT_SOURCES,
     APPLICATION_CONTEXT_NAME,
+    DEFAULT_CALLED_AE,
+    DEFAULT_CALLING_AE,
     MCH_COMMAND,
     MCH_LAST,
     RJ_REASONS,
@@ -50,8 +52,8 @@ def _frame(pdu_type: int, body: bytes, reserved: int, length: int | None) -> byt
 
 @dataclass(slots=True)
 class _Associate:
-    called_ae: str | bytes = "ANY-SCP"
-    calling_ae: str | bytes = "HARNESS"
+    called_ae: str | bytes = DEFAULT_CALLED_AE
+    calling_ae: str | bytes = DEFAULT_CALLING_AE
     items: list[Item] = field(default_factory=list)
     protocol_version: int = 1
     reserved_header: int = 0
