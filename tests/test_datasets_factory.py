@@ -194,3 +194,14 @@ def test_uid_helpers() -> None:
         uid_of_length(0, 65)
     with pytest.raises(ValueError):
         uid_of_length(100, 7)
+
+
+def test_an_unknown_kind_is_named_with_the_known_ones() -> None:
+    # A typo in a scenario's `kind:` reaches the report as this message, not "KeyError: 'ctt'".
+    for error in (KeyError, ValueError):
+        with pytest.raises(error) as caught:
+            KINDS["ctt"]
+        assert str(caught.value) == ("unknown data set kind 'ctt'; kinds: "
+                                     + ", ".join(sorted(KINDS)))
+    with pytest.raises(ValueError, match="unknown kind 'ctt'"):
+        make_instance("ctt")

@@ -71,8 +71,22 @@ class KindSpec:
         return self.frame_bytes() * self.frames
 
 
+class UnknownKind(KeyError, ValueError):
+    """A data set kind that is not in KINDS (a typo in a scenario file, most often). A
+    KeyError, as any missing key, and a ValueError, as any bad parameter value."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # not KeyError's repr of the key
+
+
+class _Kinds(dict[str, KindSpec]):
+    def __missing__(self, kind: str) -> KindSpec:
+        # A plain KeyError would reach a report as "KeyError: 'ctt'": say what was wrong.
+        raise UnknownKind(f"unknown data set kind {kind!r}; kinds: {', '.join(sorted(self))}")
+
+
 # The kinds of instance, as data: kind -> SOP class, modality, default size.
-KINDS: dict[str, KindSpec] = {
+KINDS: dict[str, KindSpec] = _Kinds({
     spec.name: spec
     for spec in (
         KindSpec("tiny", CT_IMAGE_STORAGE, "CT Image Storage", "CT", 22, 20,
@@ -98,7 +112,7 @@ KINDS: dict[str, KindSpec] = {
         KindSpec("pdf", ENCAPSULATED_PDF_STORAGE, "Encapsulated PDF Storage", "DOC",
                  description="Encapsulated PDF holding a one-page PDF made in code"),
     )
-}
+})
 
 
 # -- UIDs -----------------------------------------------------------------------------------
