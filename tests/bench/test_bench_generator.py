@@ -26,10 +26,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from harness.bench.sender import SenderConfig
 from harness.bench.sink import SinkProcess
 from harness.bench.target import ReferenceSCP
 from harness.bench.workload import build_workload, new_nonce
+from tests._peers import free_port, wait_listening
 
 pytestmark = pytest.mark.bench
 
@@ -99,28 +98,19 @@ def test_bench_generator_against_sink(benchmark: Any, sink: SinkProcess, case: s
 
 # --- against DCMTK storescu, on DCMTK storescp --------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @contextlib.contextmanager
 def storescp(associations: int) -> Iterator[int]:
     # A disk folder: on this kind of VM a tmpfs folder was slower and less steady (fresh
     # guest memory per file), and the volumes here stay far below write-back throttling.
     out = Path(tempfile.mkdtemp(prefix="bench-storescp-"))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([STORESCP, "-od", str(out), "+B",
                              *(["--fork"] if associations > 1 else []), str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "TCP_NODELAY": "1"}, start_new_session=True)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.05)
+        wait_listening(port, proc, 20.0)
         yield port
     finally:
         with contextlib.suppress(ProcessLookupError):

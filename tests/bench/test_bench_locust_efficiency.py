@@ -26,17 +26,17 @@ import importlib.util
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 import pytest
+
+from tests._peers import free_port, wait_listening
 
 pytestmark = [pytest.mark.bench, pytest.mark.skipif(
     importlib.util.find_spec("locust") is None, reason="needs the [locust] extra")]
@@ -50,26 +50,17 @@ REPORT = Path(__file__).resolve().parents[2] / "reports" / "bench-locust.json"
 TIMEOUT = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @contextlib.contextmanager
 def storescp(fork: bool, cpu: str | None) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     cmd = [STORESCP, "--ignore", "-aet", "ANY-SCP", *(["--fork"] if fork else []), str(port)]
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
     proc = subprocess.Popen(cmd, env={**os.environ, "TCP_NODELAY": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.05)
+        wait_listening(port, proc, 10.0)
         yield port
     finally:
         proc.terminate()
@@ -111,7 +102,7 @@ def locust_local(port: int, users: int, out: Path) -> float:
 
 
 def locust_distributed(port: int, workers: int, users: int, out: Path) -> float:
-    mport = _free_port()
+    mport = free_port()
     master = subprocess.Popen(_bench(
         "--target", f"127.0.0.1:{port}", "--report-dir", str(out), "--no-html", "--locust",
         "--master", "--headless", "-u", str(users), "-r", str(users), "-t", f"{DURATION_S}s",
