@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.sender import (
-    ADVERTISED_MAX_PDU,
     IOV_MAX,
+    BenchError,
     Negotiated,
     SenderConfig,
+    accept,
+    propose,
     unsent,
 )
 from harness.bench.workload import (
@@ -45,8 +47,8 @@ from harness.wire.constants import CommandField, PDUType
 from harness.wire.decode import decode_pdata_clean, decode_pdu
 from harness.wire.dimse import CStoreRSP, decode_command, read_store_rsp_pdu
 from harness.wire.framing import Oversized, ReceiveBuffer
-from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
-from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
+from harness.wire.items import PresentationContextRQ
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ
 
 MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is tiny; anything this large is a broken peer
 FAILURE_KINDS = ("connect", "rejected", "aborted", "closed", "timeout", "protocol",
@@ -115,18 +117,12 @@ class BlockingAssociation:
                                f"{exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if cfg.nodelay else 0)
         self.sock = sock
-        contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
-                    for i, (sop_class, ts) in enumerate(self.workload.contexts)]
-        if len(contexts) > 128:
+        try:
+            contexts, rq = propose(cfg, self.workload)
+        except BenchError as exc:
             self.close()
-            raise StoreFailure("no-context", "more than 128 (SOP class, transfer syntax) "
-                               "pairs in the workload")
-        # Window 1 is the default (PS3.7 D.3.3.3): ask only when the user wants more.
-        extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
-            else None
-        rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts,
-                          max_pdu=ADVERTISED_MAX_PDU, extra_user_items=extra)
-        self._sendall(rq.encode())
+            raise StoreFailure("no-context", str(exc)) from None
+        self._sendall(rq)
         pdu, _findings = decode_pdu(self._read_pdu())
         if isinstance(pdu, AssociateRJ):
             self.close()
@@ -142,31 +138,14 @@ class BlockingAssociation:
 
     def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
                 setup_s: float) -> Negotiated:
-        cfg = self.cfg
-        accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
-                    for pc in ac.presentation_contexts if pc.result == 0}
-        peer_max = ac.max_pdu_length or 0  # 0: no limit (PS3.8 D.1)
-        send_pdu = peer_max if cfg.max_pdu == 0 else (
-            cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
-        by_pair = {(str(pc.abstract_syntax), str(pc.transfer_syntaxes[0])): pc.context_id
-                   for pc in contexts
-                   if accepted.get(pc.context_id) == str(pc.transfer_syntaxes[0])}
-        for template in self.workload.templates:
-            cid = by_pair.get((template.sop_class, template.transfer_syntax))
-            if cid is not None:  # else the peer refused this SOP class / transfer syntax
-                self._plans.append((self.cache.plan(template, cid, send_pdu),
-                                    template.sop_class))
-        if not self._plans:
+        try:
+            self.negotiated, self._plans = accept(self.cfg, self.workload, self.cache,
+                                                  contexts, ac, setup_s)
+        except BenchError as exc:
             self.abort()
-            raise StoreFailure("no-context", "the peer accepted no presentation context of "
-                               f"the workload ({', '.join(s for s, _ in self.workload.contexts)})")
+            raise StoreFailure("no-context", str(exc)) from None
         self._head = bytearray(max(len(p.head) for p, _c in self._plans))
         self._head_view = memoryview(self._head)
-        ui = ac.user_information
-        self.negotiated = Negotiated(
-            setup_s, peer_max, send_pdu, 1, sorted(set(accepted.values())),
-            ui.implementation_class_uid if ui is not None else None,
-            ui.implementation_version_name if ui is not None else None)
         return self.negotiated
 
     # --- one store ------------------------------------------------------------------------

@@ -125,6 +125,60 @@ class Negotiated:
     implementation_version_name: str | None
 
 
+# --- negotiation, shared with the Locust client (harness.bench.locust_client) -------------------
+
+def propose(cfg: SenderConfig, workload: Workload) -> tuple[list[PresentationContextRQ], bytes]:
+    """One presentation context per (SOP class, transfer syntax) pair of the workload and the
+    encoded A-ASSOCIATE-RQ proposing them; BenchError beyond 128 pairs (odd IDs 1-255,
+    PS3.8 9.3.2.2)."""
+    contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
+                for i, (sop_class, ts) in enumerate(workload.contexts)]
+    if len(contexts) > 128:
+        raise BenchError("more than 128 (SOP class, transfer syntax) pairs in the workload")
+    # Window 1 is the default (PS3.7 D.3.3.3): ask only when the user wants more.
+    extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
+        else None
+    rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts, max_pdu=ADVERTISED_MAX_PDU,
+                      extra_user_items=extra)
+    return contexts, rq.encode()
+
+
+def accept(cfg: SenderConfig, workload: Workload, cache: PlanCache,
+           contexts: list[PresentationContextRQ], ac: AssociateAC,
+           setup_s: float) -> tuple[Negotiated, list[tuple[MessagePlan, str]]]:
+    """What the A-ASSOCIATE-AC grants: the negotiated figures and a framed plan (with its SOP
+    class) for every template whose context was accepted; BenchError if none was."""
+    accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
+                for pc in ac.presentation_contexts if pc.result == 0}
+    peer_max = ac.max_pdu_length or 0  # 0: no limit (PS3.8 D.1)
+    send_pdu = peer_max if cfg.max_pdu == 0 else (
+        cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
+    by_pair: dict[tuple[str, str], int] = {}
+    for pc in contexts:
+        ts = str(pc.transfer_syntaxes[0])
+        if accepted.get(pc.context_id) == ts:
+            by_pair[(str(pc.abstract_syntax), ts)] = pc.context_id
+    plans: list[tuple[MessagePlan, str]] = []
+    for template in workload.templates:
+        cid = by_pair.get((template.sop_class, template.transfer_syntax))
+        if cid is None:
+            continue  # the peer refused this SOP class / transfer syntax
+        plans.append((cache.plan(template, cid, send_pdu, cfg.sendfile), template.sop_class))
+    if not plans:
+        raise BenchError("the peer accepted no presentation context of the workload "
+                         f"({', '.join(s for s, _ in workload.contexts)})")
+    ui = ac.user_information
+    window = 1
+    granted = ui.async_ops_window if ui is not None else None
+    if cfg.window != 1 and granted is not None:
+        wanted = cfg.window or UNLIMITED_WINDOW  # 0 asks for no limit
+        invoked = granted[0]
+        window = wanted if invoked == 0 else min(wanted, invoked)
+    negotiated = Negotiated(
+        setup_s, peer_max, send_pdu, window, sorted(set(accepted.values())),
+        ui.implementation_class_uid if ui is not None else None,
+        ui.implementation_version_name if ui is not None else None)
+    return negotiated, plans
 
 
 class BenchAssociation:
@@ -187,15 +241,8 @@ class BenchAssociation:
         self.loop.add_reader(self.fd, self._on_readable)
         self._last_activity = time.monotonic()
         self._arm_watchdog()
-        contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
-                    for i, (sop_class, ts) in enumerate(self.workload.contexts)]
-        if len(contexts) > 128:
-            raise BenchError("more than 128 (SOP class, transfer syntax) pairs in the workload")
-        extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
-            else None
-        rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts,
-                          max_pdu=ADVERTISED_MAX_PDU, extra_user_items=extra)
-        raw = await self._exchange(rq.encode())
+        contexts, rq = propose(cfg, self.workload)
+        raw = await self._exchange(rq)
         pdu, _findings = decode_pdu(raw)
         if isinstance(pdu, AssociateRJ):
             raise BenchError(f"association rejected: {pdu.describe()}")
@@ -239,38 +286,11 @@ class BenchAssociation:
 
     def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
                 setup_s: float) -> Negotiated:
-        cfg = self.cfg
-        accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
-                    for pc in ac.presentation_contexts if pc.result == 0}
-        peer_max = ac.max_pdu_length or 0
-        send_pdu = peer_max if cfg.max_pdu == 0 else (
-            cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
-        by_pair: dict[tuple[str, str], int] = {}
-        for pc in contexts:
-            ts = str(pc.transfer_syntaxes[0])
-            if accepted.get(pc.context_id) == ts:
-                by_pair[(str(pc.abstract_syntax), ts)] = pc.context_id
-        for template in self.workload.templates:
-            cid = by_pair.get((template.sop_class, template.transfer_syntax))
-            if cid is None:
-                continue  # the peer refused this SOP class / transfer syntax
-            self.plans.append(self.shared.plan(template, cid, send_pdu, cfg.sendfile))
-        if not self.plans:
-            raise BenchError("the peer accepted no presentation context of the workload "
-                             f"({', '.join(s for s, _ in self.workload.contexts)})")
-        ui = ac.user_information
-        window = 1
-        granted = ui.async_ops_window if ui is not None else None
-        if cfg.window != 1 and granted is not None:
-            wanted = cfg.window or UNLIMITED_WINDOW  # 0 asks for no limit
-            invoked = granted[0]
-            window = wanted if invoked == 0 else min(wanted, invoked)
+        self.negotiated, plans = accept(self.cfg, self.workload, self.shared, contexts, ac,
+                                        setup_s)
+        self.plans = [plan for plan, _sop_class in plans]
         self._head = bytearray(max(len(p.head) for p in self.plans))
         self._head_view = memoryview(self._head)
-        self.negotiated = Negotiated(
-            setup_s, peer_max, send_pdu, window, sorted(set(accepted.values())),
-            ui.implementation_class_uid if ui is not None else None,
-            ui.implementation_version_name if ui is not None else None)
         return self.negotiated
 
     async def _exchange(self, data: bytes) -> bytes:
