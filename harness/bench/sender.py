@@ -124,6 +124,14 @@ class Negotiated:
     implementation_class_uid: str | None
     implementation_version_name: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The Bench JSON's ``negotiated`` (fields in declaration order)."""
+        return {"setup_s": self.setup_s, "peer_max_pdu": self.peer_max_pdu,
+                "send_pdu": self.send_pdu, "window": self.window,
+                "transfer_syntaxes": self.transfer_syntaxes,
+                "implementation_class_uid": self.implementation_class_uid,
+                "implementation_version_name": self.implementation_version_name}
+
 
 # --- negotiation, shared with the Locust client (harness.bench.locust_client) -------------------
 
