@@ -37,9 +37,9 @@ from harness.bench.sender import (
     unsent,
 )
 from harness.bench.workload import (
-    UID_LENGTH,
     MessagePlan,
     PlanCache,
+    StoreHead,
     UidSource,
     Workload,
 )
@@ -91,9 +91,7 @@ class BlockingAssociation:
         self.stores = 0  # stores answered on this association
         self.current_sop_class = ""  # SOP class of the store in progress (or the last one)
         self._plans: list[tuple[MessagePlan, str]] = []  # (plan, SOP class)
-        self._head = bytearray()
-        self._head_view = memoryview(self._head)
-        self._head_plan: MessagePlan | None = None
+        self._head: StoreHead | None = None  # the patchable head, once plans are known
         self._rx = ReceiveBuffer(MAX_RESPONSE_PDU, size=1 << 16)
         self._seq = first_seq  # UIDs go on from here: a user's next association continues
         self._msg_id = 0
@@ -144,8 +142,7 @@ class BlockingAssociation:
         except BenchError as exc:
             self.abort()
             raise StoreFailure("no-context", str(exc)) from None
-        self._head = bytearray(max(len(p.head) for p, _c in self._plans))
-        self._head_view = memoryview(self._head)
+        self._head = StoreHead(p for p, _c in self._plans)
         return self.negotiated
 
     # --- one store ------------------------------------------------------------------------
@@ -154,18 +151,12 @@ class BlockingAssociation:
         C-STORE-RSP. Latency: first byte handed to the socket to response decoded."""
         plan, sop_class = self._plans[self._seq % len(self._plans)]
         self.current_sop_class = sop_class
-        head = self._head
-        if self._head_plan is not plan:
-            head[:len(plan.head)] = plan.head
-            self._head_plan = plan
-        uid = self.uids.uid(self._seq)
-        self._seq += 1
-        head[plan.cmd_uid_at:plan.cmd_uid_at + UID_LENGTH] = uid
-        head[plan.data_uid_at:plan.data_uid_at + UID_LENGTH] = uid
+        assert self._head is not None
         self._msg_id = msg_id = self._msg_id % 0xFFFF + 1
-        head[plan.msgid_at:plan.msgid_at + 2] = msg_id.to_bytes(2, "little")
+        head = self._head.fill(plan, self.uids.uid(self._seq), msg_id)
+        self._seq += 1
         started = time.perf_counter()
-        self._send_parts([self._head_view[:len(plan.head)], *plan.tail])
+        self._send_parts([head, *plan.tail])
         if plan.sendfile is not None:
             self._sendfile(*plan.sendfile)
         responded, status = self._read_response()

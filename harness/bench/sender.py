@@ -27,9 +27,9 @@ from typing import Any
 
 from harness.bench.stats import LatencyHistogram, ThroughputSeries
 from harness.bench.workload import (
-    UID_LENGTH,
     MessagePlan,
     PlanCache,
+    StoreHead,
     UidSource,
     Workload,
 )
@@ -42,7 +42,6 @@ from harness.wire.constants import (
 )
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
-from harness.wire.constants import US_LE as _MSGID
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command, read_store_rsp
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
@@ -204,11 +203,7 @@ class BenchAssociation:
         self.fd = -1
         self.negotiated: Negotiated | None = None
         self.plans: list[MessagePlan] = []
-        # One patchable head per association is enough: sendmsg hands the bytes to the
-        # kernel, so the buffer is free again as soon as a send returns.
-        self._head = bytearray()
-        self._head_view = memoryview(self._head)
-        self._head_plan: MessagePlan | None = None
+        self._head: StoreHead | None = None  # the patchable head, once plans are known
         self._rbuf = bytearray(1 << 16)
         self._rview = memoryview(self._rbuf)
         self._rstart = 0
@@ -297,8 +292,7 @@ class BenchAssociation:
         self.negotiated, plans = accept(self.cfg, self.workload, self.shared, contexts, ac,
                                         setup_s)
         self.plans = [plan for plan, _sop_class in plans]
-        self._head = bytearray(max(len(p.head) for p in self.plans))
-        self._head_view = memoryview(self._head)
+        self._head = StoreHead(self.plans)
         return self.negotiated
 
     async def _exchange(self, data: bytes) -> bytes:
@@ -317,11 +311,11 @@ class BenchAssociation:
         every answer. Returns how many were sent."""
         assert self.negotiated is not None
         window = self.negotiated.window
-        head = self._head
+        assert self._head is not None
+        fill = self._head.fill
         plans = self.plans
         nplans = len(plans)
         outstanding = self._outstanding
-        uid_len = UID_LENGTH
         sent = 0
         monotonic = time.monotonic
         while count is None or sent < count:
@@ -335,16 +329,9 @@ class BenchAssociation:
             while msg_id in outstanding:  # 65535 in flight cannot happen with window < 65535
                 self._next_id = msg_id = self._next_id % 0xFFFF + 1
             plan = plans[self._seq % nplans]
-            if self._head_plan is not plan:
-                head[:len(plan.head)] = plan.head
-                self._head_plan = plan
-            uid = self.uids.uid(self._seq)
+            first = fill(plan, self.uids.uid(self._seq), msg_id)
             self._seq += 1
-            head[plan.cmd_uid_at:plan.cmd_uid_at + uid_len] = uid
-            head[plan.data_uid_at:plan.data_uid_at + uid_len] = uid
-            _MSGID.pack_into(head, plan.msgid_at, msg_id)
             outstanding[msg_id] = (monotonic(), plan.nbytes)
-            first = self._head_view[:len(plan.head)]
             sock = self.sock
             assert sock is not None
             if not plan.tail and plan.sendfile is None:
