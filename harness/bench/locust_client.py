@@ -28,16 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.sender import (
-    ADVERTISED_MAX_PDU,
     IOV_MAX,
+    BenchError,
     Negotiated,
     SenderConfig,
+    accept,
+    propose,
     unsent,
 )
 from harness.bench.workload import (
-    UID_LENGTH,
     MessagePlan,
     PlanCache,
+    StoreHead,
     UidSource,
     Workload,
 )
@@ -45,8 +47,8 @@ from harness.wire.constants import CommandField, PDUType
 from harness.wire.decode import decode_pdata_clean, decode_pdu
 from harness.wire.dimse import CStoreRSP, decode_command, read_store_rsp_pdu
 from harness.wire.framing import Oversized, ReceiveBuffer
-from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
-from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ, associate_rq
+from harness.wire.items import PresentationContextRQ
+from harness.wire.pdu import Abort, AssociateAC, AssociateRJ, ReleaseRP, ReleaseRQ
 
 MAX_RESPONSE_PDU = 1 << 20  # a C-STORE-RSP is tiny; anything this large is a broken peer
 FAILURE_KINDS = ("connect", "rejected", "aborted", "closed", "timeout", "protocol",
@@ -89,9 +91,7 @@ class BlockingAssociation:
         self.stores = 0  # stores answered on this association
         self.current_sop_class = ""  # SOP class of the store in progress (or the last one)
         self._plans: list[tuple[MessagePlan, str]] = []  # (plan, SOP class)
-        self._head = bytearray()
-        self._head_view = memoryview(self._head)
-        self._head_plan: MessagePlan | None = None
+        self._head: StoreHead | None = None  # the patchable head, once plans are known
         self._rx = ReceiveBuffer(MAX_RESPONSE_PDU, size=1 << 16)
         self._seq = first_seq  # UIDs go on from here: a user's next association continues
         self._msg_id = 0
@@ -115,18 +115,12 @@ class BlockingAssociation:
                                f"{exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if cfg.nodelay else 0)
         self.sock = sock
-        contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
-                    for i, (sop_class, ts) in enumerate(self.workload.contexts)]
-        if len(contexts) > 128:
+        try:
+            contexts, rq = propose(cfg, self.workload)
+        except BenchError as exc:
             self.close()
-            raise StoreFailure("no-context", "more than 128 (SOP class, transfer syntax) "
-                               "pairs in the workload")
-        # Window 1 is the default (PS3.7 D.3.3.3): ask only when the user wants more.
-        extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
-            else None
-        rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts,
-                          max_pdu=ADVERTISED_MAX_PDU, extra_user_items=extra)
-        self._sendall(rq.encode())
+            raise StoreFailure("no-context", str(exc)) from None
+        self._sendall(rq)
         pdu, _findings = decode_pdu(self._read_pdu())
         if isinstance(pdu, AssociateRJ):
             self.close()
@@ -142,31 +136,13 @@ class BlockingAssociation:
 
     def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
                 setup_s: float) -> Negotiated:
-        cfg = self.cfg
-        accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
-                    for pc in ac.presentation_contexts if pc.result == 0}
-        peer_max = ac.max_pdu_length or 0  # 0: no limit (PS3.8 D.1)
-        send_pdu = peer_max if cfg.max_pdu == 0 else (
-            cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
-        by_pair = {(str(pc.abstract_syntax), str(pc.transfer_syntaxes[0])): pc.context_id
-                   for pc in contexts
-                   if accepted.get(pc.context_id) == str(pc.transfer_syntaxes[0])}
-        for template in self.workload.templates:
-            cid = by_pair.get((template.sop_class, template.transfer_syntax))
-            if cid is not None:  # else the peer refused this SOP class / transfer syntax
-                self._plans.append((self.cache.plan(template, cid, send_pdu),
-                                    template.sop_class))
-        if not self._plans:
+        try:
+            self.negotiated, self._plans = accept(self.cfg, self.workload, self.cache,
+                                                  contexts, ac, setup_s)
+        except BenchError as exc:
             self.abort()
-            raise StoreFailure("no-context", "the peer accepted no presentation context of "
-                               f"the workload ({', '.join(s for s, _ in self.workload.contexts)})")
-        self._head = bytearray(max(len(p.head) for p, _c in self._plans))
-        self._head_view = memoryview(self._head)
-        ui = ac.user_information
-        self.negotiated = Negotiated(
-            setup_s, peer_max, send_pdu, 1, sorted(set(accepted.values())),
-            ui.implementation_class_uid if ui is not None else None,
-            ui.implementation_version_name if ui is not None else None)
+            raise StoreFailure("no-context", str(exc)) from None
+        self._head = StoreHead(p for p, _c in self._plans)
         return self.negotiated
 
     # --- one store ------------------------------------------------------------------------
@@ -175,18 +151,12 @@ class BlockingAssociation:
         C-STORE-RSP. Latency: first byte handed to the socket to response decoded."""
         plan, sop_class = self._plans[self._seq % len(self._plans)]
         self.current_sop_class = sop_class
-        head = self._head
-        if self._head_plan is not plan:
-            head[:len(plan.head)] = plan.head
-            self._head_plan = plan
-        uid = self.uids.uid(self._seq)
-        self._seq += 1
-        head[plan.cmd_uid_at:plan.cmd_uid_at + UID_LENGTH] = uid
-        head[plan.data_uid_at:plan.data_uid_at + UID_LENGTH] = uid
+        assert self._head is not None
         self._msg_id = msg_id = self._msg_id % 0xFFFF + 1
-        head[plan.msgid_at:plan.msgid_at + 2] = msg_id.to_bytes(2, "little")
+        head = self._head.fill(plan, self.uids.uid(self._seq), msg_id)
+        self._seq += 1
         started = time.perf_counter()
-        self._send_parts([self._head_view[:len(plan.head)], *plan.tail])
+        self._send_parts([head, *plan.tail])
         if plan.sendfile is not None:
             self._sendfile(*plan.sendfile)
         responded, status = self._read_response()

@@ -177,12 +177,7 @@ class DicomStoreUser(User):
             self._association_failed(exc, time.perf_counter() - started)
             time.sleep(RETRY_DELAY_S)  # gevent's sleep: Locust patched time
             return None
-        _PROC.tally.established(neg.setup_s, {
-            "setup_s": neg.setup_s, "peer_max_pdu": neg.peer_max_pdu,
-            "send_pdu": neg.send_pdu, "window": neg.window,
-            "transfer_syntaxes": neg.transfer_syntaxes,
-            "implementation_class_uid": neg.implementation_class_uid,
-            "implementation_version_name": neg.implementation_version_name})
+        _PROC.tally.established(neg.setup_s, neg.to_dict())
         self.environment.events.request.fire(
             request_type=ASSOCIATE, name="association", response_time=neg.setup_s * 1e3,
             response_length=0, exception=None, context={})

@@ -45,13 +45,7 @@ class ProcessResult:
             "completed": m.completed, "errors": m.errors, "error_messages": m.error_messages,
             "start": self.start, "end": self.end, "session_start": self.session_start,
             "session_end": self.session_end, "setup_s": self.setup_s,
-            "negotiated": None if self.negotiated is None else {
-                "setup_s": self.negotiated.setup_s,
-                "peer_max_pdu": self.negotiated.peer_max_pdu,
-                "send_pdu": self.negotiated.send_pdu, "window": self.negotiated.window,
-                "transfer_syntaxes": self.negotiated.transfer_syntaxes,
-                "implementation_class_uid": self.negotiated.implementation_class_uid,
-                "implementation_version_name": self.negotiated.implementation_version_name},
+            "negotiated": None if self.negotiated is None else self.negotiated.to_dict(),
             "associations_ok": self.associations_ok, "sent_total": self.sent_total,
             "releases_failed": self.releases_failed,
         }

@@ -27,9 +27,9 @@ from typing import Any
 
 from harness.bench.stats import LatencyHistogram, ThroughputSeries
 from harness.bench.workload import (
-    UID_LENGTH,
     MessagePlan,
     PlanCache,
+    StoreHead,
     UidSource,
     Workload,
 )
@@ -42,7 +42,6 @@ from harness.wire.constants import (
 )
 from harness.wire.constants import PDU_HEADER as _HDR
 from harness.wire.constants import PDV_HEADER as _PDV
-from harness.wire.constants import US_LE as _MSGID
 from harness.wire.decode import decode_pdu
 from harness.wire.dimse import decode_command, read_store_rsp
 from harness.wire.items import AsyncOpsWindow, PresentationContextRQ, SubItem
@@ -124,7 +123,69 @@ class Negotiated:
     implementation_class_uid: str | None
     implementation_version_name: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The Bench JSON's ``negotiated`` (fields in declaration order)."""
+        return {"setup_s": self.setup_s, "peer_max_pdu": self.peer_max_pdu,
+                "send_pdu": self.send_pdu, "window": self.window,
+                "transfer_syntaxes": self.transfer_syntaxes,
+                "implementation_class_uid": self.implementation_class_uid,
+                "implementation_version_name": self.implementation_version_name}
 
+
+# --- negotiation, shared with the Locust client (harness.bench.locust_client) -------------------
+
+def propose(cfg: SenderConfig, workload: Workload) -> tuple[list[PresentationContextRQ], bytes]:
+    """One presentation context per (SOP class, transfer syntax) pair of the workload and the
+    encoded A-ASSOCIATE-RQ proposing them; BenchError beyond 128 pairs (odd IDs 1-255,
+    PS3.8 9.3.2.2)."""
+    contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
+                for i, (sop_class, ts) in enumerate(workload.contexts)]
+    if len(contexts) > 128:
+        raise BenchError("more than 128 (SOP class, transfer syntax) pairs in the workload")
+    # Window 1 is the default (PS3.7 D.3.3.3): ask only when the user wants more.
+    extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
+        else None
+    rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts, max_pdu=ADVERTISED_MAX_PDU,
+                      extra_user_items=extra)
+    return contexts, rq.encode()
+
+
+def accept(cfg: SenderConfig, workload: Workload, cache: PlanCache,
+           contexts: list[PresentationContextRQ], ac: AssociateAC,
+           setup_s: float) -> tuple[Negotiated, list[tuple[MessagePlan, str]]]:
+    """What the A-ASSOCIATE-AC grants: the negotiated figures and a framed plan (with its SOP
+    class) for every template whose context was accepted; BenchError if none was."""
+    accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
+                for pc in ac.presentation_contexts if pc.result == 0}
+    peer_max = ac.max_pdu_length or 0  # 0: no limit (PS3.8 D.1)
+    send_pdu = peer_max if cfg.max_pdu == 0 else (
+        cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
+    by_pair: dict[tuple[str, str], int] = {}
+    for pc in contexts:
+        ts = str(pc.transfer_syntaxes[0])
+        if accepted.get(pc.context_id) == ts:
+            by_pair[(str(pc.abstract_syntax), ts)] = pc.context_id
+    plans: list[tuple[MessagePlan, str]] = []
+    for template in workload.templates:
+        cid = by_pair.get((template.sop_class, template.transfer_syntax))
+        if cid is None:
+            continue  # the peer refused this SOP class / transfer syntax
+        plans.append((cache.plan(template, cid, send_pdu, cfg.sendfile), template.sop_class))
+    if not plans:
+        raise BenchError("the peer accepted no presentation context of the workload "
+                         f"({', '.join(s for s, _ in workload.contexts)})")
+    ui = ac.user_information
+    window = 1
+    granted = ui.async_ops_window if ui is not None else None
+    if cfg.window != 1 and granted is not None:
+        wanted = cfg.window or UNLIMITED_WINDOW  # 0 asks for no limit
+        invoked = granted[0]
+        window = wanted if invoked == 0 else min(wanted, invoked)
+    negotiated = Negotiated(
+        setup_s, peer_max, send_pdu, window, sorted(set(accepted.values())),
+        ui.implementation_class_uid if ui is not None else None,
+        ui.implementation_version_name if ui is not None else None)
+    return negotiated, plans
 
 
 class BenchAssociation:
@@ -142,11 +203,7 @@ class BenchAssociation:
         self.fd = -1
         self.negotiated: Negotiated | None = None
         self.plans: list[MessagePlan] = []
-        # One patchable head per association is enough: sendmsg hands the bytes to the
-        # kernel, so the buffer is free again as soon as a send returns.
-        self._head = bytearray()
-        self._head_view = memoryview(self._head)
-        self._head_plan: MessagePlan | None = None
+        self._head: StoreHead | None = None  # the patchable head, once plans are known
         self._rbuf = bytearray(1 << 16)
         self._rview = memoryview(self._rbuf)
         self._rstart = 0
@@ -187,15 +244,8 @@ class BenchAssociation:
         self.loop.add_reader(self.fd, self._on_readable)
         self._last_activity = time.monotonic()
         self._arm_watchdog()
-        contexts = [PresentationContextRQ(2 * i + 1, sop_class, [ts])
-                    for i, (sop_class, ts) in enumerate(self.workload.contexts)]
-        if len(contexts) > 128:
-            raise BenchError("more than 128 (SOP class, transfer syntax) pairs in the workload")
-        extra: list[SubItem] | None = [AsyncOpsWindow(cfg.window, 1)] if cfg.window != 1 \
-            else None
-        rq = associate_rq(cfg.called_aet, cfg.calling_aet, contexts,
-                          max_pdu=ADVERTISED_MAX_PDU, extra_user_items=extra)
-        raw = await self._exchange(rq.encode())
+        contexts, rq = propose(cfg, self.workload)
+        raw = await self._exchange(rq)
         pdu, _findings = decode_pdu(raw)
         if isinstance(pdu, AssociateRJ):
             raise BenchError(f"association rejected: {pdu.describe()}")
@@ -239,38 +289,10 @@ class BenchAssociation:
 
     def _accept(self, ac: AssociateAC, contexts: list[PresentationContextRQ],
                 setup_s: float) -> Negotiated:
-        cfg = self.cfg
-        accepted = {pc.context_id: str(pc.transfer_syntax).rstrip("\x00 ")
-                    for pc in ac.presentation_contexts if pc.result == 0}
-        peer_max = ac.max_pdu_length or 0
-        send_pdu = peer_max if cfg.max_pdu == 0 else (
-            cfg.max_pdu if peer_max == 0 else min(cfg.max_pdu, peer_max))
-        by_pair: dict[tuple[str, str], int] = {}
-        for pc in contexts:
-            ts = str(pc.transfer_syntaxes[0])
-            if accepted.get(pc.context_id) == ts:
-                by_pair[(str(pc.abstract_syntax), ts)] = pc.context_id
-        for template in self.workload.templates:
-            cid = by_pair.get((template.sop_class, template.transfer_syntax))
-            if cid is None:
-                continue  # the peer refused this SOP class / transfer syntax
-            self.plans.append(self.shared.plan(template, cid, send_pdu, cfg.sendfile))
-        if not self.plans:
-            raise BenchError("the peer accepted no presentation context of the workload "
-                             f"({', '.join(s for s, _ in self.workload.contexts)})")
-        ui = ac.user_information
-        window = 1
-        granted = ui.async_ops_window if ui is not None else None
-        if cfg.window != 1 and granted is not None:
-            wanted = cfg.window or UNLIMITED_WINDOW  # 0 asks for no limit
-            invoked = granted[0]
-            window = wanted if invoked == 0 else min(wanted, invoked)
-        self._head = bytearray(max(len(p.head) for p in self.plans))
-        self._head_view = memoryview(self._head)
-        self.negotiated = Negotiated(
-            setup_s, peer_max, send_pdu, window, sorted(set(accepted.values())),
-            ui.implementation_class_uid if ui is not None else None,
-            ui.implementation_version_name if ui is not None else None)
+        self.negotiated, plans = accept(self.cfg, self.workload, self.shared, contexts, ac,
+                                        setup_s)
+        self.plans = [plan for plan, _sop_class in plans]
+        self._head = StoreHead(self.plans)
         return self.negotiated
 
     async def _exchange(self, data: bytes) -> bytes:
@@ -289,11 +311,11 @@ class BenchAssociation:
         every answer. Returns how many were sent."""
         assert self.negotiated is not None
         window = self.negotiated.window
-        head = self._head
+        assert self._head is not None
+        fill = self._head.fill
         plans = self.plans
         nplans = len(plans)
         outstanding = self._outstanding
-        uid_len = UID_LENGTH
         sent = 0
         monotonic = time.monotonic
         while count is None or sent < count:
@@ -307,16 +329,9 @@ class BenchAssociation:
             while msg_id in outstanding:  # 65535 in flight cannot happen with window < 65535
                 self._next_id = msg_id = self._next_id % 0xFFFF + 1
             plan = plans[self._seq % nplans]
-            if self._head_plan is not plan:
-                head[:len(plan.head)] = plan.head
-                self._head_plan = plan
-            uid = self.uids.uid(self._seq)
+            first = fill(plan, self.uids.uid(self._seq), msg_id)
             self._seq += 1
-            head[plan.cmd_uid_at:plan.cmd_uid_at + uid_len] = uid
-            head[plan.data_uid_at:plan.data_uid_at + uid_len] = uid
-            _MSGID.pack_into(head, plan.msgid_at, msg_id)
             outstanding[msg_id] = (monotonic(), plan.nbytes)
-            first = self._head_view[:len(plan.head)]
             sock = self.sock
             assert sock is not None
             if not plan.tail and plan.sendfile is None:

@@ -18,7 +18,7 @@ import mmap
 import os
 import random
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from harness.wire.constants import (
 )
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _ELEMENT
 from harness.wire.constants import PDV_HEADER as _PDV_HDR
+from harness.wire.constants import US_LE as _MSGID
 from harness.wire.dataset_raw import LONG_LENGTH_VRS, ts_encoding
 from harness.wire.dimse import CStoreRQ, encode_command
 from harness.wire.fragment import max_fragment
@@ -314,6 +315,30 @@ class MessagePlan:
     nbytes: int  # data set bytes
     wire_bytes: int  # everything on the wire for this message
     sendfile: tuple[Path, int, int] | None = None  # (file, offset, length) after the tail
+
+
+class StoreHead:
+    """One association's writable copy of a plan's head, with the Message ID and the SOP
+    Instance UID (command and data set) patched in per store. One per association is enough:
+    the send hands the bytes to the kernel, so the buffer is free again when it returns."""
+
+    __slots__ = ("_buf", "_plan", "_view")
+
+    def __init__(self, plans: Iterable[MessagePlan]) -> None:
+        self._buf = bytearray(max(len(p.head) for p in plans))
+        self._view = memoryview(self._buf)
+        self._plan: MessagePlan | None = None
+
+    def fill(self, plan: MessagePlan, uid: bytes, msg_id: int) -> memoryview:
+        """``plan``'s head carrying ``uid`` and ``msg_id`` (a view: valid until the next fill)."""
+        buf = self._buf
+        if self._plan is not plan:
+            buf[:len(plan.head)] = plan.head
+            self._plan = plan
+        buf[plan.cmd_uid_at:plan.cmd_uid_at + UID_LENGTH] = uid
+        buf[plan.data_uid_at:plan.data_uid_at + UID_LENGTH] = uid
+        _MSGID.pack_into(buf, plan.msgid_at, msg_id)
+        return self._view[:len(plan.head)]
 
 
 def command_template(sop_class: str) -> tuple[bytes, int, int]:

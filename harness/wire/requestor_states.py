@@ -20,7 +20,6 @@ from __future__ import annotations
 from harness.wire.constants import PDUType
 from harness.wire.findings import Finding
 from harness.wire.states import (
-    TRANSITIONS,
     Action,
     Event,
     State,
@@ -107,8 +106,7 @@ class RequestorStates:
         if state is None:
             return None
         event = pdu_event(pdu_type, decodable=decodable)
-        action = TRANSITIONS.get((state, event))
-        self._feed(event)
+        action = self._feed(event)  # the cell's action; None for a blank one
         if action not in PEER_FAULT_ACTIONS or event is Event.EVT19:
             return None
         return unexpected_pdu_finding(state, pdu_type, decodable=decodable)

@@ -7,9 +7,8 @@ import re
 
 from harness.wire.findings import Finding
 
-_UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-# The same syntax for ``fullmatch``: the DIMSE decoders' quick test, which accepts no more than
-# uid_problem does (uid_problem explains a failure).
+# PS3.5 9.1 UID syntax, for ``fullmatch`` (``$`` would let a trailing newline through). The
+# DIMSE decoders' quick test too; uid_problem explains a failure.
 UID_SYNTAX = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 _AE_FORBIDDEN = re.compile(r"[\\\x00-\x1f\x7f]")
 
@@ -20,7 +19,7 @@ def uid_problem(uid: str) -> str | None:
         return "empty UID"
     if len(uid) > 64:
         return f"{len(uid)} characters (more than 64)"
-    if not _UID_RE.match(uid):
+    if UID_SYNTAX.fullmatch(uid) is None:
         if any(c not in "0123456789." for c in uid):
             return "characters other than digits and '.'"
         if ".." in uid or uid.startswith(".") or uid.endswith("."):

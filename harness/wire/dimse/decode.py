@@ -32,11 +32,10 @@ from harness.wire.constants import (
     CommandField,
 )
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _HDR
+from harness.wire.dataset_raw import LONG_LENGTH_VRS, VALID_VRS
 from harness.wire.dimse.elements import (
-    ALL_VRS,
     COMMAND_ELEMENTS,
     COMMAND_NAMES,
-    LONG_VRS,
     RETIRED_COMMAND_ELEMENTS,
     field_name,
     tag_name,
@@ -248,9 +247,9 @@ def _probe_explicit(buf: bytes | memoryview, pos: int, n: int) -> tuple[int, int
     if n - pos < 8:
         return None
     code = bytes(buf[pos + 4:pos + 6])
-    if code not in ALL_VRS:
+    if code not in VALID_VRS:
         return None
-    if code in LONG_VRS:
+    if code in LONG_LENGTH_VRS:
         if n - pos < 12:
             return None
         length = _UNPACK_I(buf, pos + 8)[0]

@@ -25,7 +25,6 @@ from harness.wire.constants import (
     STATUS,
     CommandField,
 )
-from harness.wire.dataset_raw import LONG_LENGTH_VRS, VALID_VRS
 
 # Element number of group 0000 -> (keyword, VR), PS3.7 E.1.
 COMMAND_ELEMENTS: dict[int, tuple[str, str]] = {
@@ -84,11 +83,6 @@ RETIRED_COMMAND_ELEMENTS: dict[int, tuple[str, str]] = {
 KEYWORD_TO_ELEMENT: dict[str, int] = {kw: el for el, (kw, _) in COMMAND_ELEMENTS.items()}
 
 COMMAND_NAMES: dict[int, str] = {cf.value: cf.name.replace("_", "-") for cf in CommandField}
-
-# Every VR (PS3.5 Table 6.2-1) and those with a 4-byte Explicit VR length (PS3.5 7.1.2): the
-# data set codec's sets, under the names this package's decoder and raw encoder use.
-ALL_VRS = VALID_VRS
-LONG_VRS = LONG_LENGTH_VRS
 
 
 def _entry(element: int) -> tuple[str, str] | None:

@@ -28,7 +28,8 @@ from harness.wire.constants import (
     STATUS,
 )
 from harness.wire.constants import IMPLICIT_LE_ELEMENT_HEADER as _HDR
-from harness.wire.dimse.elements import LONG_VRS, vr_of
+from harness.wire.dataset_raw import LONG_LENGTH_VRS
+from harness.wire.dimse.elements import vr_of
 from harness.wire.dimse.fast import _fast_store_rq, _fast_store_rsp
 from harness.wire.dimse.messages import CCancelRQ, CEchoRQ, CEchoRSP, CStoreRQ, CStoreRSP, Message
 from harness.wire.dimse.values import value_ae, value_at, value_lo, value_ui, value_ul, value_us
@@ -90,7 +91,7 @@ def message_elements(msg: Message) -> list[tuple[int, bytes]]:
 
 def _explicit_header(group: int, element: int, vr: str, length: int) -> bytes:
     code = vr.encode("ascii")
-    if code in LONG_VRS:
+    if code in LONG_LENGTH_VRS:
         return EXPLICIT_LE_LONG_ELEMENT_HEADER.pack(group, element, code, 0, length)
     return EXPLICIT_LE_ELEMENT_HEADER.pack(group, element, code, length)
 
