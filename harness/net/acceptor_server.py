@@ -178,7 +178,7 @@ class AcceptorServer:
                     # Every process waiting on the shared socket wakes for a new connection
                     # and the first to accept it wins. A busy one waits a little after the
                     # wake-up, so an idle one, which accepts at once, gets it.
-                    await _readable(loop, sock)
+                    await readable(loop, sock)
                     await asyncio.sleep(self.config.shared_accept_backoff * min(busy, 8))
                     conn, _addr = sock.accept()
                 else:
@@ -219,8 +219,9 @@ class AcceptorServer:
                 await asyncio.wait_for(self._server.wait_closed(), timeout)
 
 
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-    """Wait until ``sock`` is readable (for a listening socket: a connection is pending)."""
+async def readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until ``sock`` is readable (for a listening socket: a connection is pending; for
+    a connected one: bytes or EOF have arrived)."""
     ready: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:

@@ -8,12 +8,12 @@ scenario is proven able to fail (tests/_fault_map.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 import warnings
 from typing import Any
 
+from harness.net.acceptor_server import readable
 from harness.net.tls import TLSOptions
 from harness.scp.profile import Profile
 
@@ -79,22 +79,12 @@ async def _accept_sniffing(server: Any, sock: socket.socket, tls: ssl.SSLContext
 
 async def _serve_one(loop: asyncio.AbstractEventLoop, server: Any, conn: socket.socket,
                      tls: ssl.SSLContext) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(conn.fileno(), wake)
     try:
-        await asyncio.wait_for(ready, server.config.artim_timeout)
+        await asyncio.wait_for(readable(loop, conn), server.config.artim_timeout)
         first = conn.recv(1, socket.MSG_PEEK)
     except (TimeoutError, OSError):
         conn.close()
         return
-    finally:
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(conn.fileno())
     secure = first[:1] == bytes([_TLS_RECORD_HANDSHAKE])
     try:
         await loop.connect_accepted_socket(server._protocol, conn, ssl=tls if secure else None,
