@@ -19,7 +19,7 @@ from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorHa
 from harness.net.connection import PDUConnection, Received
 from harness.net.memory import release_heap
 from harness.net.trace import Trace
-from harness.wire.constants import AbortReason, AbortSource
+from harness.wire.constants import AbortReason
 from harness.wire.framing import Oversized
 
 
@@ -35,7 +35,7 @@ class _ServerSink:
     def oversized(self, conn: PDUConnection, event: Oversized) -> None:
         assoc = self._get()
         if assoc is not None and assoc.config.abort_on_bad_pdu:
-            assoc.abort(AbortSource.SERVICE_PROVIDER, AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            assoc.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                         how=f"PDU-length {event.length} over the limit {event.limit}")
         elif assoc is not None:
             # hang_on_bad_pdu: the stream has lost its framing; the connection stays up and
@@ -50,8 +50,7 @@ class _ServerSink:
     def failed(self, conn: PDUConnection, exc: Exception) -> None:
         assoc = self._get()
         if assoc is not None:
-            assoc.abort(AbortSource.SERVICE_PROVIDER, AbortReason.NOT_SPECIFIED,
-                        how=f"internal error ({type(exc).__name__})")
+            assoc.abort(how=f"internal error ({type(exc).__name__})")
 
 
 class AcceptorServer:
