@@ -188,11 +188,17 @@ class AcceptorServer:
                 # Out of descriptors or the like: back off rather than spin.
                 await asyncio.sleep(0.1)
                 continue
-            try:
-                await loop.connect_accepted_socket(self._protocol, conn,
-                                                   **self._tls_kwargs())
-            except OSError:
-                conn.close()
+            await self.adopt(conn)
+
+    async def adopt(self, conn: socket.socket, *, tls: bool = True) -> None:
+        """Serve ``conn``, a connection accepted outside ``start`` (a shared socket, a
+        fault's own accept loop): over TLS when the server has a context and ``tls``; closed
+        when it cannot be set up (a failed handshake included)."""
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._protocol, conn, **(self._tls_kwargs() if tls else {}))
+        except OSError:  # ssl.SSLError is one
+            conn.close()
 
     def _tls_kwargs(self) -> dict[str, Any]:
         if self.tls is None:

@@ -13,7 +13,7 @@ import ssl
 import warnings
 from typing import Any
 
-from harness.net.acceptor_server import readable
+from harness.net.acceptor_server import AcceptorServer, readable
 from harness.net.tls import TLSOptions
 from harness.scp.profile import Profile
 
@@ -51,7 +51,7 @@ def apply_context_faults(ctx: ssl.SSLContext, profile: Profile) -> ssl.SSLContex
     return ctx
 
 
-def start_sniffing(server: Any, host: str) -> int:
+def start_sniffing(server: AcceptorServer, host: str) -> int:
     """``tls_plaintext_fallback``: listen for ``server`` (an AcceptorServer with ``tls``)
     and peek at each connection's first byte; a TLS handshake record gets TLS, anything
     else plain DICOM (a dual-mode port, the fault). ``server.close()`` ends it (it cancels
@@ -60,35 +60,29 @@ def start_sniffing(server: Any, host: str) -> int:
     sock.setblocking(False)
     server.port = sock.getsockname()[1]
     server._accepting = asyncio.get_running_loop().create_task(
-        _accept_sniffing(server, sock, server.tls))
+        _accept_sniffing(server, sock))
     return int(server.port)
 
 
-async def _accept_sniffing(server: Any, sock: socket.socket, tls: ssl.SSLContext) -> None:
+async def _accept_sniffing(server: AcceptorServer, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
     try:
         while True:
             conn, _addr = await loop.sock_accept(sock)
-            task = loop.create_task(_serve_one(loop, server, conn, tls))
+            task = loop.create_task(_serve_one(loop, server, conn))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
         sock.close()
 
 
-async def _serve_one(loop: asyncio.AbstractEventLoop, server: Any, conn: socket.socket,
-                     tls: ssl.SSLContext) -> None:
+async def _serve_one(loop: asyncio.AbstractEventLoop, server: AcceptorServer,
+                     conn: socket.socket) -> None:
     try:
         await asyncio.wait_for(readable(loop, conn), server.config.artim_timeout)
         first = conn.recv(1, socket.MSG_PEEK)
     except (TimeoutError, OSError):
         conn.close()
         return
-    secure = first[:1] == bytes([_TLS_RECORD_HANDSHAKE])
-    try:
-        await loop.connect_accepted_socket(server._protocol, conn, ssl=tls if secure else None,
-                                           ssl_handshake_timeout=server.config.artim_timeout
-                                           if secure else None)
-    except (OSError, ssl.SSLError):
-        conn.close()
+    await server.adopt(conn, tls=first[:1] == bytes([_TLS_RECORD_HANDSHAKE]))
