@@ -61,7 +61,9 @@ class SyncSCU:
         try:
             self.scu: SimulatedSCU = self.loop.run_until_complete(
                 SimulatedSCU.connect(target.host, target.port, timeout=self.timeout,
-                                     tls=target.tls.context if target.tls else None))
+                                     tls=target.tls.context if target.tls else None,
+                                     server_hostname=target.tls.options.server_hostname
+                                     if target.tls else None))
         except BaseException:
             self.loop.close()
             raise
