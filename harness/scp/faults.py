@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.scp.profile import Profile
 from harness.scp.service import (
-    STATUS_CANNOT_DECODE,
     CStoreRequest,
     CStoreResponse,
     PresentationContext,
@@ -226,7 +225,7 @@ def send_store_response(assoc: SCPAssociation, msg: CStoreRSP, context_id: int) 
 def misused_status(p: Profile, status: int) -> int:
     """Faults misuse_*: a Failure (or Success) reported with a code whose meaning does not
     fit (what STATUS_SEMANTICS catches)."""
-    if status == STATUS_CANNOT_DECODE and p.has("misuse_0210"):
+    if status == Status.CANNOT_DECODE and p.has("misuse_0210"):
         return 0x0210
     if status == 0x0000 and p.has("warning_without_coercion"):
         return 0xB000

@@ -31,8 +31,6 @@ from harness.scp import faults
 from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
 from harness.scp.service import (
-    STATUS_CANNOT_DECODE,
-    STATUS_OUT_OF_RESOURCES,
     CStoreRequest,
     CStoreResponse,
     PresentationContext,
@@ -303,7 +301,7 @@ class SCPAssociation:
             req.dataset_sop_class = cur.checker.captured_text(SOP_CLASS_TAG)
             req.dataset_sop_instance = cur.checker.captured_text(SOP_INSTANCE_TAG)
             if problems and not self.profile.has("accept_truncated"):
-                req.precheck = (STATUS_CANNOT_DECODE, error_comment(
+                req.precheck = (Status.CANNOT_DECODE, error_comment(
                     f"data set not decodable: {problems[0].found}"))
             elif not self.profile.has("accept_uid_mismatch") and (
                     req.dataset_sop_class != req.AffectedSOPClassUID
@@ -474,7 +472,7 @@ class SCPAssociation:
 def _cannot_store(req: CStoreRequest, exc: OSError) -> None:
     """The storage directory failed us: Refused, Out of Resources (PS3.4 B.2.3)."""
     LOG.error("cannot store %s: %s", _loggable(req.AffectedSOPInstanceUID), exc)
-    req.precheck = (STATUS_OUT_OF_RESOURCES, error_comment(f"cannot store: {exc.strerror or exc}"))
+    req.precheck = (Status.OUT_OF_RESOURCES, error_comment(f"cannot store: {exc.strerror or exc}"))
 
 
 def _loggable(text: object) -> str:
