@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorHandler
@@ -157,14 +157,20 @@ class AcceptorServer:
         if sock is not None:
             # Shared with other processes: accept one connection at a time, so that an
             # idle process takes the next one (as DCMTK's storescp --fork gives each its own).
-            sock.setblocking(False)
-            self._accepting = loop.create_task(self._accept_shared(sock))
-            self.port = sock.getsockname()[1]
-            return self.port
+            return self.accept_with(self._accept_shared, sock)
         self._server = await loop.create_server(self._protocol, self.host, self.port,
                                                 reuse_address=True, backlog=128,
                                                 **self._tls_kwargs())
         sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    def accept_with(self, accept: Callable[[socket.socket], Coroutine[Any, Any, None]],
+                    sock: socket.socket) -> int:
+        """Listen on ``sock``, a bound listening socket, with the accept loop ``accept(sock)``
+        (which hands each connection to :meth:`adopt`); ``close()`` cancels it."""
+        sock.setblocking(False)
+        self._accepting = asyncio.get_running_loop().create_task(accept(sock))
         self.port = sock.getsockname()[1]
         return self.port
 

@@ -57,11 +57,7 @@ def start_sniffing(server: AcceptorServer, host: str) -> int:
     else plain DICOM (a dual-mode port, the fault). ``server.close()`` ends it (it cancels
     the accepting task, which closes the socket)."""
     sock = socket.create_server((host, server.port), backlog=128)
-    sock.setblocking(False)
-    server.port = sock.getsockname()[1]
-    server._accepting = asyncio.get_running_loop().create_task(
-        _accept_sniffing(server, sock))
-    return int(server.port)
+    return server.accept_with(lambda listening: _accept_sniffing(server, listening), sock)
 
 
 async def _accept_sniffing(server: AcceptorServer, sock: socket.socket) -> None:
