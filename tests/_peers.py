@@ -1,9 +1,11 @@
 """Starting real peers (DCMTK, pynetdicom, Orthanc, our own serve) on loopback for tests:
-a free port to give them, and a bounded wait until they listen."""
+a free port to give them, a bounded wait until they listen, and a bounded stop."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -27,3 +29,16 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15
             return
         time.sleep(0.05)
     raise TimeoutError(f"peer did not listen on {port} within {timeout} s")
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """End a peer started with ``start_new_session=True`` and every process it forked (they
+    share its process group): SIGTERM, then SIGKILL if it is still there after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -12,18 +12,16 @@ suite stops seeing, changes an outcome listed in KNOWN).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _peers import free_port, wait_listening
+from _peers import free_port, stop_group, wait_listening
 
 from harness.engine.context import Target
 from harness.engine.loader import load_suite
@@ -93,14 +91,7 @@ def real_scp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
         yield kind, port, store
     finally:
         # The SCP and its forked children share a process group: end them all.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc, timeout=15)
         shutil.rmtree(store, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from harness.cli import main
 from harness.engine.embedded import EmbeddedSCP, embedded_profile
+from harness.net.connection import ConnectionClosed
 from harness.net.requestor import Requestor
 from harness.net.tls import TLSConfigError, TLSOptions, check_declaration, describe
 from harness.net.tlscerts import CertSet, make_cert_set
@@ -70,6 +71,25 @@ def test_mutual_tls_association_and_session_description(certs: CertSet,
     assert info["version"] in ("TLSv1.2", "TLSv1.3")
     assert info["cipher"]
     assert "CN=localhost" in str(info["peer_subject"])
+
+
+def test_server_hostname_is_the_name_checked(certs: CertSet) -> None:
+    """--tls-server-name: the certificate is checked for that name, not the address."""
+    cert, key = certs.bad("wrong-host")  # made for elsewhere.invalid only
+    server = TLSOptions(cert=str(cert), key=str(key), ca=str(certs.ca)).server_context()
+
+    async def go(port: int, name: str | None) -> str:
+        try:
+            scu = await SimulatedSCU.connect("127.0.0.1", port, timeout=5, server_hostname=name,
+                                             tls=client(certs).client_context())
+        except ConnectionClosed as exc:
+            return str(exc)
+        scu.close()
+        return "connected"
+
+    with EmbeddedSCP(embedded_profile(), tls=server) as scp:
+        assert asyncio.run(go(scp.port, "elsewhere.invalid")) == "connected"
+        assert "certificate verify failed" in asyncio.run(go(scp.port, None))
 
 
 def test_client_without_certificate_is_refused_by_mutual_scp(certs: CertSet,

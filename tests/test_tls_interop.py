@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _peers import free_port, wait_listening
+from _peers import free_port, stop_group, wait_listening
 
 from harness.cli import main
 from harness.net.tlscerts import CertSet, make_cert_set
@@ -40,14 +39,7 @@ def _process(cmd: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         wait_listening(port, proc)
         yield proc
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,17 @@ def test_plugin_skips_tls_group_without_tls(pytester: pytest.Pytester) -> None:
     assert "target not TLS" in result.stdout.str()
 
 
+def test_run_scenario_with_declared_keeps_tls(pytester: pytest.Pytester) -> None:
+    # declared= makes a copy of the target: it must still speak TLS
+    pytester.makepyfile(test_fixture_tls="""
+        def test_tls_with_declared(run_scenario):
+            result = run_scenario("tls.version.1-2-accepted", declared={"max_pdu": 16384})
+            assert result["outcome"] == "pass", result["observed"]
+    """)
+    result = run_plugin(pytester, "--dicom-tls", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+
+
 def test_plugin_bad_tls_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = run_plugin(pytester, "--dicom", "--dicom-tls-ca", "x.pem")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

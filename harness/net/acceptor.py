@@ -63,11 +63,6 @@ if TYPE_CHECKING:
     from harness.net.acceptor_server import AcceptorServer as AcceptorServer
 
 ASSOCIATE_RQ_LIMIT = 1 << 20
-# A-ABORT source and reasons (PS3.8 Table 9-26) used here, short.
-_PROVIDER = AbortSource.SERVICE_PROVIDER
-_UNSPECIFIED = AbortReason.NOT_SPECIFIED
-_INVALID_VALUE = AbortReason.INVALID_PDU_PARAMETER_VALUE
-_UNEXPECTED_PARAMETER = AbortReason.UNEXPECTED_PDU_PARAMETER
 
 # Table 9-10 (harness.wire.states) as the acceptor looks it up: (state label, received PDU
 # type; 0 for Evt19) -> action, and (state label, local event) -> (action, next state label).
@@ -187,7 +182,7 @@ class AcceptorAssociation:
             self.conn.close()
         else:
             self.trace_event("idle timeout", f"after {self.config.idle_timeout} s")
-            self.abort(_PROVIDER, _UNSPECIFIED, how="idle-timeout")
+            self.abort(how="idle-timeout")
 
     def evict(self) -> None:
         """Close a connection still waiting for its A-ASSOCIATE-RQ early: ARTIM expiry
@@ -317,7 +312,7 @@ class AcceptorAssociation:
     def _pdata(self, pdu: PDataTF, item: Received) -> None:
         limit = self.config.max_pdu
         if self.config.enforce_max_pdu and limit and item.length > limit:
-            self.abort(_PROVIDER, _INVALID_VALUE,
+            self.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                        how=f"P-DATA-TF of {item.length} bytes over our maximum {limit}")
             return
         broken = [f for f in item.findings if f.severity == "error"]
@@ -326,12 +321,12 @@ class AcceptorAssociation:
             return
         if broken:
             # Lengths that do not add up (PS3.8 9.3.5): the stream cannot be trusted.
-            self.abort(_PROVIDER, _INVALID_VALUE,
+            self.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                        how=f"invalid P-DATA-TF: {broken[0].field}: {broken[0].found}")
             return
         for pdv in pdu.pdvs:
             if pdv.context_id not in self.contexts and not self.config.accept_unaccepted_context:
-                self.abort(_PROVIDER, _INVALID_VALUE,
+                self.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                            how=f"PDV on presentation context {pdv.context_id}, which was not "
                                "accepted")
                 return
@@ -350,7 +345,7 @@ class AcceptorAssociation:
                 if self.config.lenient_framing:
                     self.trace_event("PDV ignored", "; ".join(f.found for f in event.findings))
                     continue
-                self.abort(_PROVIDER, _UNEXPECTED_PARAMETER,
+                self.abort(reason=AbortReason.UNEXPECTED_PDU_PARAMETER,
                            how="; ".join(f.found for f in event.findings))
             if self.ended is not None:
                 return

@@ -12,14 +12,14 @@ import contextlib
 import itertools
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from harness.net.acceptor import AcceptorAssociation, AcceptorConfig, AcceptorHandler
 from harness.net.connection import PDUConnection, Received
 from harness.net.memory import release_heap
 from harness.net.trace import Trace
-from harness.wire.constants import AbortReason, AbortSource
+from harness.wire.constants import AbortReason
 from harness.wire.framing import Oversized
 
 
@@ -35,7 +35,7 @@ class _ServerSink:
     def oversized(self, conn: PDUConnection, event: Oversized) -> None:
         assoc = self._get()
         if assoc is not None and assoc.config.abort_on_bad_pdu:
-            assoc.abort(AbortSource.SERVICE_PROVIDER, AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            assoc.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                         how=f"PDU-length {event.length} over the limit {event.limit}")
         elif assoc is not None:
             # hang_on_bad_pdu: the stream has lost its framing; the connection stays up and
@@ -50,8 +50,7 @@ class _ServerSink:
     def failed(self, conn: PDUConnection, exc: Exception) -> None:
         assoc = self._get()
         if assoc is not None:
-            assoc.abort(AbortSource.SERVICE_PROVIDER, AbortReason.NOT_SPECIFIED,
-                        how=f"internal error ({type(exc).__name__})")
+            assoc.abort(how=f"internal error ({type(exc).__name__})")
 
 
 class AcceptorServer:
@@ -158,14 +157,20 @@ class AcceptorServer:
         if sock is not None:
             # Shared with other processes: accept one connection at a time, so that an
             # idle process takes the next one (as DCMTK's storescp --fork gives each its own).
-            sock.setblocking(False)
-            self._accepting = loop.create_task(self._accept_shared(sock))
-            self.port = sock.getsockname()[1]
-            return self.port
+            return self.accept_with(self._accept_shared, sock)
         self._server = await loop.create_server(self._protocol, self.host, self.port,
                                                 reuse_address=True, backlog=128,
                                                 **self._tls_kwargs())
         sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    def accept_with(self, accept: Callable[[socket.socket], Coroutine[Any, Any, None]],
+                    sock: socket.socket) -> int:
+        """Listen on ``sock``, a bound listening socket, with the accept loop ``accept(sock)``
+        (which hands each connection to :meth:`adopt`); ``close()`` cancels it."""
+        sock.setblocking(False)
+        self._accepting = asyncio.get_running_loop().create_task(accept(sock))
         self.port = sock.getsockname()[1]
         return self.port
 
@@ -178,7 +183,7 @@ class AcceptorServer:
                     # Every process waiting on the shared socket wakes for a new connection
                     # and the first to accept it wins. A busy one waits a little after the
                     # wake-up, so an idle one, which accepts at once, gets it.
-                    await _readable(loop, sock)
+                    await readable(loop, sock)
                     await asyncio.sleep(self.config.shared_accept_backoff * min(busy, 8))
                     conn, _addr = sock.accept()
                 else:
@@ -189,11 +194,17 @@ class AcceptorServer:
                 # Out of descriptors or the like: back off rather than spin.
                 await asyncio.sleep(0.1)
                 continue
-            try:
-                await loop.connect_accepted_socket(self._protocol, conn,
-                                                   **self._tls_kwargs())
-            except OSError:
-                conn.close()
+            await self.adopt(conn)
+
+    async def adopt(self, conn: socket.socket, *, tls: bool = True) -> None:
+        """Serve ``conn``, a connection accepted outside ``start`` (a shared socket, a
+        fault's own accept loop): over TLS when the server has a context and ``tls``; closed
+        when it cannot be set up (a failed handshake included)."""
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._protocol, conn, **(self._tls_kwargs() if tls else {}))
+        except OSError:  # ssl.SSLError is one
+            conn.close()
 
     def _tls_kwargs(self) -> dict[str, Any]:
         if self.tls is None:
@@ -219,8 +230,9 @@ class AcceptorServer:
                 await asyncio.wait_for(self._server.wait_closed(), timeout)
 
 
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-    """Wait until ``sock`` is readable (for a listening socket: a connection is pending)."""
+async def readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until ``sock`` is readable (for a listening socket: a connection is pending; for
+    a connected one: bytes or EOF have arrived)."""
     ready: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:

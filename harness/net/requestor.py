@@ -145,9 +145,13 @@ class Requestor:
     @classmethod
     async def connect(cls, host: str, port: int, *, timeout: float = 10.0,
                       trace: Trace | None = None, assoc_id: int = 1,
-                      tls: ssl.SSLContext | None = None) -> Requestor:
+                      tls: ssl.SSLContext | None = None,
+                      server_hostname: str | None = None) -> Requestor:
+        """``server_hostname``: the name the SCP's certificate must carry (``host`` if
+        None), as ``--tls-server-name`` gives it."""
         conn, stream = await open_connection(host, port, timeout=timeout, trace=trace,
-                                             assoc_id=assoc_id, tls=tls)
+                                             assoc_id=assoc_id, tls=tls,
+                                             server_hostname=server_hostname)
         return cls(conn, stream, timeout=timeout)
 
     # negotiation -----------------------------------------------------------------------

@@ -80,15 +80,8 @@ class TLSOptions:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = tls_version(self.min_version)
         if self.verify:
-            ca = _readable("--tls-ca", self.ca)
-            try:
-                if ca is not None:
-                    ctx.load_verify_locations(cafile=ca)
-                else:
-                    ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-            except ssl.SSLError as exc:
-                raise TLSConfigError(f"--tls-ca {ca}: not a PEM CA certificate "
-                                     f"({_ssl_reason(exc)})") from None
+            if not self._load_ca(ctx):
+                ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
         else:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -102,19 +95,25 @@ class TLSOptions:
         ctx.minimum_version = tls_version(self.min_version)
         ctx.set_ciphers(BCP195_CIPHERS)
         self._load_chain(ctx)
-        ca = _readable("--tls-ca", self.ca)
-        if ca is not None:
-            try:
-                ctx.load_verify_locations(cafile=ca)
-            except ssl.SSLError as exc:
-                raise TLSConfigError(f"--tls-ca {ca}: not a PEM CA certificate "
-                                     f"({_ssl_reason(exc)})") from None
+        if self._load_ca(ctx):
             ctx.verify_mode = ssl.CERT_REQUIRED if self.require_client_cert else \
                 ssl.CERT_OPTIONAL
         elif self.require_client_cert:
             raise TLSConfigError("--tls-require-client-cert needs --tls-ca (the CA that "
                                  "signs client certificates)")
         return ctx
+
+    def _load_ca(self, ctx: ssl.SSLContext) -> bool:
+        """Trust ``ca`` in ``ctx``; False when none is given."""
+        ca = _readable("--tls-ca", self.ca)
+        if ca is None:
+            return False
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except ssl.SSLError as exc:
+            raise TLSConfigError(f"--tls-ca {ca}: not a PEM CA certificate "
+                                 f"({_ssl_reason(exc)})") from None
+        return True
 
     def _load_chain(self, ctx: ssl.SSLContext) -> None:
         if (self.cert is None) != (self.key is None):

@@ -265,7 +265,6 @@ def run_scenario(request: pytest.FixtureRequest,
     Returns the result dict (outcome, expected, observed, checks, trace)."""
     import asyncio
 
-    from harness.engine.context import Target
     from harness.engine.loader import load_suite
     from harness.engine.runner import Runner
 
@@ -288,10 +287,10 @@ def run_scenario(request: pytest.FixtureRequest,
         chosen: Target = target_of(target) if target is not None else \
             request.getfixturevalue("dicom_target")
         if declared is not None or storage_dir is not None:
-            chosen = Target(chosen.host, chosen.port, chosen.called_aet, chosen.calling_aet,
-                            chosen.timeout,
-                            Path(storage_dir) if storage_dir is not None else chosen.storage_dir,
-                            {**chosen.declared, **(declared or {})}, chosen.embedded)
+            # a copy with every other field kept (TLS, pid): the session's target stays as is
+            chosen = dataclasses.replace(
+                chosen, declared={**chosen.declared, **(declared or {})},
+                storage_dir=Path(storage_dir) if storage_dir is not None else chosen.storage_dir)
         runner = Runner(chosen)
         result = asyncio.run(runner.run_one(scenario, index))
         apply_verdict(request.node, result,

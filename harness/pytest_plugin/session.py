@@ -137,13 +137,20 @@ class DicomSession:
     def target(self) -> Target:
         if self._target is None:
             from harness.engine.context import Target
-            from harness.engine.embedded import EmbeddedSCP, embedded_profile
+            from harness.engine.embedded import (
+                EmbeddedSCP,
+                declared_from_profile,
+                embedded_profile,
+            )
+            from harness.engine.tls_setup import (
+                TLSSetupError,
+                client_for_run,
+                embedded_server_context,
+            )
 
             s = self.settings
             tls, declared = None, dict(s.declared)
             if s.tls is not None:
-                from harness.engine.tls_setup import TLSSetupError, client_for_run
-
                 try:
                     tls, declared = client_for_run(s.tls, declared)
                 except TLSSetupError as exc:
@@ -154,12 +161,8 @@ class DicomSession:
                                       tls=tls)
             else:
                 profile = s.scp_profile or embedded_profile()
-                from harness.engine.tls_setup import embedded_server_context
-
                 self.embedded = EmbeddedSCP(profile,
                                             tls=embedded_server_context(tls, profile)).start()
-                from harness.engine.embedded import declared_from_profile
-
                 declared = {**declared_from_profile(profile), **declared}
                 self._target = Target("127.0.0.1", self.embedded.port,
                                       called_aet(s.called_aet, profile.ae_title),

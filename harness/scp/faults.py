@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.scp.profile import Profile
 from harness.scp.service import (
-    STATUS_CANNOT_DECODE,
     CStoreRequest,
     CStoreResponse,
     PresentationContext,
@@ -37,7 +36,6 @@ from harness.scp.storage import safe_name
 from harness.wire.constants import (
     ERROR_COMMENT,
     AbortReason,
-    AbortSource,
     CommandField,
     StoreStatus,
 )
@@ -49,9 +47,6 @@ if TYPE_CHECKING:
     from harness.scp.server import SCPAssociation
 
 Status = StoreStatus
-_PROVIDER = AbortSource.SERVICE_PROVIDER
-_UNSPECIFIED = AbortReason.NOT_SPECIFIED
-_INVALID_VALUE = AbortReason.INVALID_PDU_PARAMETER_VALUE
 
 
 # --- the acceptor --------------------------------------------------------------------------
@@ -90,7 +85,7 @@ def take_store_command(assoc: SCPAssociation, req: CStoreRequest,
     p = assoc.profile
     if p.has("abort_after_command"):
         assert assoc.net is not None
-        assoc.net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_after_command")
+        assoc.net.abort(how="fault abort_after_command")
         return True
     if p.has("success_before_data") and has_data:
         assoc.enqueue(lambda: assoc.respond(req, context, status=Status.SUCCESS))
@@ -104,10 +99,11 @@ def abort_in_data(p: Profile, net: AcceptorAssociation, fragments: int, size: in
                   last: bool) -> bool:
     """reject_empty_pdv, abort_during_data, on a data set fragment: True when aborted."""
     if last and not size and p.has("reject_empty_pdv"):
-        net.abort(_PROVIDER, _INVALID_VALUE, how="fault reject_empty_pdv")
+        net.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                  how="fault reject_empty_pdv")
         return True
     if fragments == 1 and not last and p.has("abort_during_data"):
-        net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_during_data")
+        net.abort(how="fault abort_during_data")
         return True
     return False
 
@@ -161,7 +157,7 @@ def instead_of_response(assoc: SCPAssociation, net: AcceptorAssociation,
     True when a fault replaced the response."""
     p = assoc.profile
     if p.has("abort_before_response"):
-        net.abort(_PROVIDER, _UNSPECIFIED, how="fault abort_before_response")
+        net.abort(how="fault abort_before_response")
         return True
     if p.has("close_on_store"):
         net.conn.close()
@@ -229,7 +225,7 @@ def send_store_response(assoc: SCPAssociation, msg: CStoreRSP, context_id: int) 
 def misused_status(p: Profile, status: int) -> int:
     """Faults misuse_*: a Failure (or Success) reported with a code whose meaning does not
     fit (what STATUS_SEMANTICS catches)."""
-    if status == STATUS_CANNOT_DECODE and p.has("misuse_0210"):
+    if status == Status.CANNOT_DECODE and p.has("misuse_0210"):
         return 0x0210
     if status == 0x0000 and p.has("warning_without_coercion"):
         return 0xB000

@@ -31,8 +31,6 @@ from harness.scp import faults
 from harness.scp.negotiation import negotiate
 from harness.scp.profile import Profile
 from harness.scp.service import (
-    STATUS_CANNOT_DECODE,
-    STATUS_OUT_OF_RESOURCES,
     CStoreRequest,
     CStoreResponse,
     PresentationContext,
@@ -52,7 +50,6 @@ from harness.wire.constants import (
     NO_DATA_SET,
     PRIORITY,
     AbortReason,
-    AbortSource,
     CommandField,
     StoreStatus,
 )
@@ -64,9 +61,6 @@ from harness.wire.uid import is_valid_uid
 
 LOG = logging.getLogger("harness.scp")
 Status = StoreStatus  # the C-STORE statuses the SCP sends, short
-# A-ABORT source and reasons (PS3.8 Table 9-26) used here, short.
-_PROVIDER = AbortSource.SERVICE_PROVIDER
-_INVALID_VALUE = AbortReason.INVALID_PDU_PARAMETER_VALUE
 # Store records a long-running ``serve`` keeps (the latest ones); the log has every store.
 SERVE_KEEP_RECORDS = 1000
 
@@ -181,7 +175,8 @@ class SCPAssociation:
         el = command.elements
         if command.explicit_vr and not self.profile.has("silent_on_bad_command"):
             # Command sets are always Implicit VR LE (PS3.7 6.3.1): values cannot be trusted.
-            assoc.abort(_PROVIDER, _INVALID_VALUE, how="command set encoded in Explicit VR")
+            assoc.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                        how="command set encoded in Explicit VR")
         elif cf == CommandField.C_STORE_RQ:
             self._store_command(context_id, command)
         elif cf == CommandField.C_ECHO_RQ and isinstance(el.get(MESSAGE_ID), int):
@@ -204,7 +199,7 @@ class SCPAssociation:
             if el.get(COMMAND_DATA_SET_TYPE, NO_DATA_SET) != NO_DATA_SET:
                 self.current = None  # its data set is read and dropped
         elif not self.profile.has("silent_on_bad_command"):
-            assoc.abort(_PROVIDER, _INVALID_VALUE,
+            assoc.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                         how=f"undecodable or unexpected command ({command.command_name})")
 
     def _store_command(self, context_id: int, command: DecodedCommand) -> None:
@@ -214,7 +209,8 @@ class SCPAssociation:
         msg_id = el.get(MESSAGE_ID)
         if not isinstance(msg_id, int):
             if not p.has("silent_on_bad_command"):
-                self.net.abort(_PROVIDER, _INVALID_VALUE, how="C-STORE-RQ without a Message ID")
+                self.net.abort(reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                               how="C-STORE-RQ without a Message ID")
             return
         sop_class = str(el.get(AFFECTED_SOP_CLASS_UID) or "")
         sop_instance = str(el.get(AFFECTED_SOP_INSTANCE_UID) or "")
@@ -305,7 +301,7 @@ class SCPAssociation:
             req.dataset_sop_class = cur.checker.captured_text(SOP_CLASS_TAG)
             req.dataset_sop_instance = cur.checker.captured_text(SOP_INSTANCE_TAG)
             if problems and not self.profile.has("accept_truncated"):
-                req.precheck = (STATUS_CANNOT_DECODE, error_comment(
+                req.precheck = (Status.CANNOT_DECODE, error_comment(
                     f"data set not decodable: {problems[0].found}"))
             elif not self.profile.has("accept_uid_mismatch") and (
                     req.dataset_sop_class != req.AffectedSOPClassUID
@@ -389,8 +385,7 @@ class SCPAssociation:
         LOG.error("association %s: internal error, association aborted: %s",
                   net.assoc_id if net is not None else "?", describe_exception(exc))
         if net is not None:
-            net.abort(AbortSource.SERVICE_PROVIDER, AbortReason.NOT_SPECIFIED,
-                      how=f"internal error ({type(exc).__name__})")
+            net.abort(how=f"internal error ({type(exc).__name__})")
         return True
 
     def _after_first(self, task: asyncio.Task[Any]) -> None:
@@ -477,7 +472,7 @@ class SCPAssociation:
 def _cannot_store(req: CStoreRequest, exc: OSError) -> None:
     """The storage directory failed us: Refused, Out of Resources (PS3.4 B.2.3)."""
     LOG.error("cannot store %s: %s", _loggable(req.AffectedSOPInstanceUID), exc)
-    req.precheck = (STATUS_OUT_OF_RESOURCES, error_comment(f"cannot store: {exc.strerror or exc}"))
+    req.precheck = (Status.OUT_OF_RESOURCES, error_comment(f"cannot store: {exc.strerror or exc}"))
 
 
 def _loggable(text: object) -> str:

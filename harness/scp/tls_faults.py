@@ -8,12 +8,12 @@ scenario is proven able to fail (tests/_fault_map.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 import warnings
 from typing import Any
 
+from harness.net.acceptor_server import AcceptorServer, readable
 from harness.net.tls import TLSOptions
 from harness.scp.profile import Profile
 
@@ -51,54 +51,34 @@ def apply_context_faults(ctx: ssl.SSLContext, profile: Profile) -> ssl.SSLContex
     return ctx
 
 
-def start_sniffing(server: Any, host: str) -> int:
+def start_sniffing(server: AcceptorServer, host: str) -> int:
     """``tls_plaintext_fallback``: listen for ``server`` (an AcceptorServer with ``tls``)
     and peek at each connection's first byte; a TLS handshake record gets TLS, anything
     else plain DICOM (a dual-mode port, the fault). ``server.close()`` ends it (it cancels
     the accepting task, which closes the socket)."""
     sock = socket.create_server((host, server.port), backlog=128)
-    sock.setblocking(False)
-    server.port = sock.getsockname()[1]
-    server._accepting = asyncio.get_running_loop().create_task(
-        _accept_sniffing(server, sock, server.tls))
-    return int(server.port)
+    return server.accept_with(lambda listening: _accept_sniffing(server, listening), sock)
 
 
-async def _accept_sniffing(server: Any, sock: socket.socket, tls: ssl.SSLContext) -> None:
+async def _accept_sniffing(server: AcceptorServer, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
     try:
         while True:
             conn, _addr = await loop.sock_accept(sock)
-            task = loop.create_task(_serve_one(loop, server, conn, tls))
+            task = loop.create_task(_serve_one(loop, server, conn))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
         sock.close()
 
 
-async def _serve_one(loop: asyncio.AbstractEventLoop, server: Any, conn: socket.socket,
-                     tls: ssl.SSLContext) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(conn.fileno(), wake)
+async def _serve_one(loop: asyncio.AbstractEventLoop, server: AcceptorServer,
+                     conn: socket.socket) -> None:
     try:
-        await asyncio.wait_for(ready, server.config.artim_timeout)
+        await asyncio.wait_for(readable(loop, conn), server.config.artim_timeout)
         first = conn.recv(1, socket.MSG_PEEK)
     except (TimeoutError, OSError):
         conn.close()
         return
-    finally:
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(conn.fileno())
-    secure = first[:1] == bytes([_TLS_RECORD_HANDSHAKE])
-    try:
-        await loop.connect_accepted_socket(server._protocol, conn, ssl=tls if secure else None,
-                                           ssl_handshake_timeout=server.config.artim_timeout
-                                           if secure else None)
-    except (OSError, ssl.SSLError):
-        conn.close()
+    await server.adopt(conn, tls=first[:1] == bytes([_TLS_RECORD_HANDSHAKE]))

@@ -142,11 +142,14 @@ class SimulatedSCU:
     @classmethod
     async def connect(cls, host: str, port: int, *, timeout: float = 10.0,
                       trace: Trace | None = None, assoc_id: int = 1,
-                      tls: ssl.SSLContext | None = None) -> SimulatedSCU:
-        """TCP connect (and TLS handshake with ``tls``); raises :class:`ConnectionClosed` /
+                      tls: ssl.SSLContext | None = None,
+                      server_hostname: str | None = None) -> SimulatedSCU:
+        """TCP connect (and TLS handshake with ``tls``, checking the SCP's certificate for
+        ``server_hostname``, else ``host``); raises :class:`ConnectionClosed` /
         :class:`PeerTimeout` if impossible."""
         req = await Requestor.connect(host, port, timeout=timeout, trace=trace,
-                                      assoc_id=assoc_id, tls=tls)
+                                      assoc_id=assoc_id, tls=tls,
+                                      server_hostname=server_hostname)
         return cls(req, trace, assoc_id)
 
     @property

@@ -5,6 +5,7 @@ a private event loop, for synchronous code such as pytest tests (the plugin's ``
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -51,8 +52,6 @@ class SyncSCU:
     SCU's private event loop. ``run(coro_fn)`` gives full access to the async API."""
 
     def __init__(self, target: SCUTarget, *, timeout: float | None = None) -> None:
-        import asyncio
-
         from harness.scu.client import SimulatedSCU
 
         self.target = target
@@ -62,7 +61,9 @@ class SyncSCU:
         try:
             self.scu: SimulatedSCU = self.loop.run_until_complete(
                 SimulatedSCU.connect(target.host, target.port, timeout=self.timeout,
-                                     tls=target.tls.context if target.tls else None))
+                                     tls=target.tls.context if target.tls else None,
+                                     server_hostname=target.tls.options.server_hostname
+                                     if target.tls else None))
         except BaseException:
             self.loop.close()
             raise
@@ -138,7 +139,5 @@ class SyncSCU:
             pass
         finally:
             self.scu.close()
-            import asyncio
-
             self.loop.run_until_complete(asyncio.sleep(0))  # let the transport finish closing
             self.loop.close()
