@@ -19,7 +19,7 @@ from typing import Any
 from harness import __version__
 from harness.engine.context import ScenarioRun, Target
 from harness.engine.expect import as_list, judge, matches
-from harness.engine.model import Scenario, Step
+from harness.engine.model import NOT_RUN_TARGET_DOWN, Scenario, Step
 from harness.engine.steps import STEPS, TLS_REQUIREMENTS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
 from harness.scu.outcome import Outcome
@@ -55,9 +55,7 @@ class Runner:
         for index, sc in enumerate(scenarios):
             if self.target_down is not None:
                 after = self.target_down["after"]
-                result = self._not_run(sc, index, "skip", "not run: the target is down (" + (
-                    f"it stopped accepting connections after {after})" if after else
-                    "it accepted no connection)"))
+                result = self._not_run(sc, index, "skip", _not_run_down(after))
             elif deadline is not None and time.monotonic() >= deadline:
                 result = self._not_run(sc, index, "error", "not run: the run reached "
                                        f"--max-duration {self.max_duration:g} s")
@@ -123,9 +121,7 @@ class Runner:
             previous = results[-1]
             self._mark_down(previous, f"{TARGET_DOWN} (the next scenario could not connect)")
             self.target_down = {"after": previous["id"], "detail": previous["observed"]}
-            result.update(self._not_run(sc, 0, "skip", "not run: the target is down (it "
-                                        "stopped accepting connections after "
-                                        f"{previous['id']})"))
+            result.update(self._not_run(sc, 0, "skip", _not_run_down(previous["id"])))
             return
         start = time.monotonic()
         while time.monotonic() - start < self.recovery_timeout:
@@ -517,6 +513,13 @@ def _grades(spec: Any) -> list[tuple[str, list[str]]]:
     if isinstance(spec, dict):
         return [(g, as_list(v)) for g, v in spec.items()]
     return [("must", as_list(spec))]
+
+
+def _not_run_down(after: str | None) -> str:
+    """The observed text of a scenario not run because the target is down."""
+    return f"{NOT_RUN_TARGET_DOWN} (" + (
+        f"it stopped accepting connections after {after})" if after else
+        "it accepted no connection)")
 
 
 def _reduce(run: ScenarioRun, sc: Scenario) -> str:
