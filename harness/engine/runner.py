@@ -57,6 +57,8 @@ class Runner:
                 after = self.target_down["after"]
                 result = self._not_run(sc, index, "skip", _not_run_down(after))
             elif deadline is not None and time.monotonic() >= deadline:
+                if self.stopped is None:  # the time ran out between two scenarios
+                    self._stop_at_max_duration(during=None)
                 result = self._not_run(sc, index, "error", "not run: the run reached "
                                        f"--max-duration {self.max_duration:g} s")
             else:
@@ -86,18 +88,19 @@ class Runner:
                    "this scenario ran" if by_run else
                    f"stopped: the scenario and its checks took more than {limit:.0f} s")
             if by_run:
-                self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
-                                "during": sc.id}
+                self._stop_at_max_duration(during=sc.id)
             return self._not_run(sc, index, "error", why, time.monotonic() - start)
 
     def _not_run(self, sc: Scenario, index: int, outcome: str, why: str,
                  duration: float = 0.0) -> dict[str, Any]:
         run = ScenarioRun(sc, self.target, {})
         run.index = index + 1
-        if outcome == "error" and self.stopped is None and "max-duration" in why:
-            self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
-                            "during": None}
         return self._result(run, outcome, duration, observed=why)
+
+    def _stop_at_max_duration(self, during: str | None) -> None:
+        """Record that the run reached --max-duration (``during``: the scenario it cut)."""
+        self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
+                        "during": during}
 
     async def _check_target_alive(self, sc: Scenario, result: dict[str, Any],
                                   results: list[dict[str, Any]]) -> None:
@@ -141,8 +144,7 @@ class Runner:
                  "(a peer's errors end one association, not the service)",
                  "observed": observed, "reference": "PS3.8 9.1.4 Note 1; PS3.8 7.3"}
         result["checks"].insert(0, check)
-        if result["outcome"] not in ("fail",):
-            result["outcome"] = "fail"
+        result["outcome"] = "fail"
         result["observed"] = f"{observed}; {result['observed']}"
 
     async def _accepts(self) -> bool:
