@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from harness.datasets import KINDS, with_sop_instance_uid
+from harness.datasets import KINDS, patch_uid, uid_of_length, uid_offsets, with_sop_instance_uid
 from harness.engine.context import ScenarioRun
 from harness.engine.steps.association import TIMEOUT_SHOWN, op_associate, op_release
 from harness.engine.steps.common import NATIVE, _scu, not_negotiated, transfer_syntax, universal
@@ -80,16 +80,12 @@ class UniqueCopies:
     per store): what many-store scenarios need to stay fast."""
 
     def __init__(self, kind: str, ts: str) -> None:
-        from harness.datasets import uid_offsets
-
         self.template = _encoded(kind, 0, 0, ts, None)
         self.klass = KINDS[kind].sop_class_uid
         self.offset, self.length = uid_offsets(self.template, ts)["SOPInstanceUID"]
         self.base = int(time.time() * 1000) % 10**9 * 10**6
 
     def copy(self, n: int) -> tuple[bytes, str]:
-        from harness.datasets import patch_uid, uid_of_length
-
         buf = bytearray(self.template)
         uid = uid_of_length(self.base + n, self.length)
         patch_uid(buf, self.offset, self.length, uid)
