@@ -265,12 +265,11 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
     real_ts: str | None = None
     if params.get("stream"):
         return await _store_stream(run, scu, params, kind, seed, index, context_id, ts_encode)
+    sent_class, sent_uid = instance_uids(kind, seed, index)
     if "data_hex" in params:
         data: bytes | None = bytes.fromhex(str(params["data_hex"]))
-        sent_class, sent_uid = instance_uids(kind, seed, index)
     else:
         data = _encoded(kind, seed, index, ts_encode, params.get("pixel_bytes"))
-        sent_class, sent_uid = instance_uids(kind, seed, index)
         try:
             if "sop_instance" in params or "dataset_sop_instance" in params:
                 data = with_sop_instance_uid(data, ts_encode, str(params.get(
