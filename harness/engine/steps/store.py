@@ -36,6 +36,7 @@ from harness.engine.steps.common import (
     NATIVE,
     NotNegotiated,
     context_result,
+    encoding_for,
     needs_scu,
     not_negotiated,
     sop_class,
@@ -260,8 +261,7 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
         return Outcome("skipped", f"the accepted transfer syntax {uid_name(ts)} needs "
                        "encapsulated (compressed) Pixel Data, which the harness does not "
                        "encode")
-    # An explicitly requested encapsulated syntax gets native bytes (a deliberate mismatch).
-    ts_encode = ts if ts in NATIVE else EXPLICIT_VR_LE
+    ts_encode = encoding_for(ts)  # an encapsulated syntax asked for gets native bytes
     real_ts: str | None = None
     if params.get("stream"):
         return await _store_stream(run, scu, params, kind, seed, index, context_id, ts_encode)
