@@ -422,12 +422,10 @@ def _kept_after_failure(run: ScenarioRun, watch: KeptWatch, label: str,
     if found:
         where = ", ".join(f"{f.path.name} (SOP Instance UID {f.sop_instance_uid})"
                           for f in found[:3])
-        note = (f"answered {label}, yet the storage directory gained {where}"
-                + (" after the response" if final else ""))
-        if note.replace(" after the response", "") not in [
-                t.replace(" after the response", "")
-                for _s, t in universal(run).problems.get(name, [])]:
-            universal(run).note(name, "must", note)
+        note = f"answered {label}, yet the storage directory gained {where}"
+        late = " after the response"  # the second look (final); one note per finding
+        if note not in {t.removesuffix(late) for _s, t in universal(run).problems.get(name, [])}:
+            universal(run).note(name, "must", note + (late if final else ""))
 
 
 async def _nothing_partial(run: ScenarioRun, watch: KeptWatch, how: str) -> None:
