@@ -284,6 +284,7 @@ def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool,
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from harness.engine.model import NOT_RUN_TARGET_DOWN
     from harness.engine.runner import Runner
 
     console = Console(stderr=False, highlight=False)
@@ -299,7 +300,7 @@ def _run_with_progress(target: Any, scenarios: list[Any], quiet: bool,
         def report(sc: Any, result: dict[str, Any]) -> None:
             nonlocal down_told
             progress.advance(task)
-            if result["observed"].startswith("not run: the target is down"):
+            if result["observed"].startswith(NOT_RUN_TARGET_DOWN):
                 # One line for all of them, not one per scenario.
                 if not down_told and not quiet:
                     progress.console.print(f"[bold red]{_escape(result['observed'])}: the "

@@ -110,8 +110,6 @@ class ScenarioRun:
         self.deferred: list[Callable[[], Awaitable[None]]] = []  # checks run at the end
         # The runner's StorageInspector when --storage-dir is known (stored-data checks).
         self.inspector: Any = None
-        # (association id, Message ID) pairs sent while that ID was outstanding (C03 0x0210)
-        self.duplicate_ids: set[tuple[int, int]] = set()
         self._assoc_ids = itertools.count(1)
 
     @property

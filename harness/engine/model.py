@@ -7,6 +7,9 @@ from typing import Any
 
 SEVERITIES: tuple[str, ...] = ("must", "should", "info")
 OUTCOMES = ("pass", "fail", "warn", "skip", "error", "info")
+# How a scenario not run because the target went down begins its "observed" text: the runner
+# writes it, the console and the reports count and group those scenarios by it.
+NOT_RUN_TARGET_DOWN = "not run: the target is down"
 
 # The one table of scenario group titles (the letters of the scenario files' "group:"). The
 # runner writes each scenario's title into the results ("group_title"); reports read it there.

@@ -19,7 +19,7 @@ from typing import Any
 from harness import __version__
 from harness.engine.context import ScenarioRun, Target
 from harness.engine.expect import as_list, judge, matches
-from harness.engine.model import Scenario, Step
+from harness.engine.model import NOT_RUN_TARGET_DOWN, Scenario, Step
 from harness.engine.steps import STEPS, TLS_REQUIREMENTS, op_associate, op_release, op_store
 from harness.engine.storage import StorageInspector, compare, outside_writes
 from harness.scu.outcome import Outcome
@@ -55,10 +55,10 @@ class Runner:
         for index, sc in enumerate(scenarios):
             if self.target_down is not None:
                 after = self.target_down["after"]
-                result = self._not_run(sc, index, "skip", "not run: the target is down (" + (
-                    f"it stopped accepting connections after {after})" if after else
-                    "it accepted no connection)"))
+                result = self._not_run(sc, index, "skip", _not_run_down(after))
             elif deadline is not None and time.monotonic() >= deadline:
+                if self.stopped is None:  # the time ran out between two scenarios
+                    self._stop_at_max_duration(during=None)
                 result = self._not_run(sc, index, "error", "not run: the run reached "
                                        f"--max-duration {self.max_duration:g} s")
             else:
@@ -88,18 +88,19 @@ class Runner:
                    "this scenario ran" if by_run else
                    f"stopped: the scenario and its checks took more than {limit:.0f} s")
             if by_run:
-                self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
-                                "during": sc.id}
+                self._stop_at_max_duration(during=sc.id)
             return self._not_run(sc, index, "error", why, time.monotonic() - start)
 
     def _not_run(self, sc: Scenario, index: int, outcome: str, why: str,
                  duration: float = 0.0) -> dict[str, Any]:
         run = ScenarioRun(sc, self.target, {})
         run.index = index + 1
-        if outcome == "error" and self.stopped is None and "max-duration" in why:
-            self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
-                            "during": None}
         return self._result(run, outcome, duration, observed=why)
+
+    def _stop_at_max_duration(self, during: str | None) -> None:
+        """Record that the run reached --max-duration (``during``: the scenario it cut)."""
+        self.stopped = {"reason": "max-duration", "limit_s": self.max_duration,
+                        "during": during}
 
     async def _check_target_alive(self, sc: Scenario, result: dict[str, Any],
                                   results: list[dict[str, Any]]) -> None:
@@ -123,9 +124,7 @@ class Runner:
             previous = results[-1]
             self._mark_down(previous, f"{TARGET_DOWN} (the next scenario could not connect)")
             self.target_down = {"after": previous["id"], "detail": previous["observed"]}
-            result.update(self._not_run(sc, 0, "skip", "not run: the target is down (it "
-                                        "stopped accepting connections after "
-                                        f"{previous['id']})"))
+            result.update(self._not_run(sc, 0, "skip", _not_run_down(previous["id"])))
             return
         start = time.monotonic()
         while time.monotonic() - start < self.recovery_timeout:
@@ -145,8 +144,7 @@ class Runner:
                  "(a peer's errors end one association, not the service)",
                  "observed": observed, "reference": "PS3.8 9.1.4 Note 1; PS3.8 7.3"}
         result["checks"].insert(0, check)
-        if result["outcome"] not in ("fail",):
-            result["outcome"] = "fail"
+        result["outcome"] = "fail"
         result["observed"] = f"{observed}; {result['observed']}"
 
     async def _accepts(self) -> bool:
@@ -517,6 +515,13 @@ def _grades(spec: Any) -> list[tuple[str, list[str]]]:
     if isinstance(spec, dict):
         return [(g, as_list(v)) for g, v in spec.items()]
     return [("must", as_list(spec))]
+
+
+def _not_run_down(after: str | None) -> str:
+    """The observed text of a scenario not run because the target is down."""
+    return f"{NOT_RUN_TARGET_DOWN} (" + (
+        f"it stopped accepting connections after {after})" if after else
+        "it accepted no connection)")
 
 
 def _reduce(run: ScenarioRun, sc: Scenario) -> str:

@@ -48,6 +48,7 @@ class SemanticRule:
     severity: str  # must | should
     reference: str
     fits: Fits  # True fits, False does not, None cannot be judged here
+    unfit: str  # why it does not fit, in words (C03's observed text: "... although UNFIT")
 
 
 def _class_mismatch(s: StoreSituation) -> bool:
@@ -80,28 +81,36 @@ def _not_matching(s: StoreSituation) -> bool | None:
 STATUS_SEMANTICS: tuple[SemanticRule, ...] = (
     SemanticRule(0x0210, "Duplicate invocation",
                  "another request with the same Message ID was outstanding on the association",
-                 "must", "PS3.7 C.5.9; PS3.7 9.1.1.1.1", lambda s: s.duplicate_id),
+                 "must", "PS3.7 C.5.9; PS3.7 9.1.1.1.1", lambda s: s.duplicate_id,
+                 "no other request with that Message ID was outstanding"),
     SemanticRule(0x0211, "Unrecognized operation",
                  "the operation is not one of the context's SOP class (not a C-STORE-RQ, or a "
                  "context that is not a Storage SOP class or was not accepted)",
-                 "must", "PS3.7 C.5.23; PS3.4 B.2.3", _unrecognised),
+                 "must", "PS3.7 C.5.23; PS3.4 B.2.3", _unrecognised,
+                 "the request was a C-STORE-RQ on an accepted Storage context"),
     SemanticRule(0x0122, "Refused: SOP Class not supported",
                  "the command's (or the data set's) SOP class is not the abstract syntax "
                  "negotiated for the context, or the context was not accepted",
-                 "must", "PS3.7 C.5.6; PS3.7 9.1.1.1.9; PS3.8 7.1.1.13", _class_mismatch),
+                 "must", "PS3.7 C.5.6; PS3.7 9.1.1.1.9; PS3.8 7.1.1.13", _class_mismatch,
+                 "the SOP class sent was the one negotiated for that context"),
     SemanticRule(0x0117, "Invalid SOP Instance",
                  "the SOP Instance UID sent (command or data set) is not a valid UID "
                  "(PS3.5 9.1: digits and dots, no leading zero, at most 64 characters)",
-                 "must", "PS3.7 C.5.12; PS3.5 9.1", _invalid_uid),
+                 "must", "PS3.7 C.5.12; PS3.5 9.1", _invalid_uid,
+                 "the SOP Instance UIDs sent were valid"),
     SemanticRule(0xB000, "Warning: Coercion of Data Elements",
                  "the stored object differs from what was sent (judged with --storage-dir)",
-                 "should", "PS3.4 B.2.3, Table B.2-1; PS3.4 B.4.1.3", _coerced),
+                 "should", "PS3.4 B.2.3, Table B.2-1; PS3.4 B.4.1.3", _coerced,
+                 "the stored object equals what was sent (nothing coerced)"),
     SemanticRule(0xB006, "Warning: Elements Discarded",
                  "the stored object lacks elements that were sent (judged with --storage-dir)",
-                 "should", "PS3.4 B.2.3, Table B.2-1", _coerced),
+                 "should", "PS3.4 B.2.3, Table B.2-1", _coerced,
+                 "the stored object equals what was sent (nothing discarded)"),
     SemanticRule(0xB007, "Warning: Data Set does not match SOP Class",
                  "the data set sent was altered on purpose or was stored differently",
-                 "should", "PS3.4 B.2.3, Table B.2-1", _not_matching),
+                 "should", "PS3.4 B.2.3, Table B.2-1", _not_matching,
+                 "the data set sent was a complete, unaltered instance of its class, stored "
+                 "as sent"),
 )
 
 _BY_STATUS = {rule.status: rule for rule in STATUS_SEMANTICS}

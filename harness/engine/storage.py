@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
-from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
 from harness.datasets.encode import dataset_differences, decode_dataset, decode_file
@@ -53,8 +52,9 @@ class StorageInspector:
                 version = (st.st_ino, st.st_mtime_ns, st.st_size)
                 if old is not None and old.version == version:
                     continue
-                self._index[path] = _read(path, st.st_mtime, st.st_size)
-                self._index[path].version = version
+                uid, readable = _read_uid(path)
+                self._index[path] = StoredFile(path, uid, st.st_mtime, st.st_size, readable,
+                                               version)
         for gone in set(self._index) - seen:
             del self._index[gone]
         return list(self._index.values())
@@ -86,7 +86,8 @@ class StorageInspector:
         return [f for f in self.scan() if f.mtime >= since - 1.0]
 
 
-def _read(path: Path, mtime: float, size: int) -> StoredFile:
+def _read_uid(path: Path) -> tuple[str | None, bool]:
+    """(SOP Instance UID or None, readable) of a stored file."""
     try:
         with warnings.catch_warnings():
             # What the target stored may hold the invalid UIDs a scenario sent on purpose;
@@ -95,16 +96,13 @@ def _read(path: Path, mtime: float, size: int) -> StoredFile:
             ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
             elem = ds.get("SOPInstanceUID")
         if elem is None:
-            return StoredFile(path, None, mtime, size, True)
+            return None, True
         # A UID holding a backslash reads back as several values: join them again.
         text = "\\".join(map(str, elem)) if isinstance(elem, list | tuple) or hasattr(
             elem, "_list") else str(elem)
-        return StoredFile(path, text, mtime, size, True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, AttributeError,
-            TypeError):
-        return StoredFile(path, None, mtime, size, False)
+        return text, True
     except Exception:  # pydicom raises many kinds on damaged files: all mean "unreadable"
-        return StoredFile(path, None, mtime, size, False)
+        return None, False
 
 
 def compare(stored_path: Path, sent: bytes, transfer_syntax: str,

@@ -14,6 +14,7 @@ import ssl
 from typing import Any
 
 from harness.net.tls import (
+    DEFAULT_MIN_VERSION,
     TLSClient,
     TLSConfigError,
     TLSOptions,
@@ -50,11 +51,11 @@ def client_for_run(args: Any, declared: dict[str, Any]) -> tuple[
             options = TLSOptions(cert=str(certs.client_cert), key=str(certs.client_key),
                                  ca=str(certs.ca), verify=True,
                                  min_version=options.min_version)
-            policy = {"mutual": True, "min_version": "1.2", **policy}
+            policy = {"mutual": True, **policy}
         client = TLSClient(options, options.client_context(), certs)
     except TLSConfigError as exc:
         raise TLSSetupError(str(exc)) from None
-    policy.setdefault("min_version", "1.2")
+    policy.setdefault("min_version", DEFAULT_MIN_VERSION)  # BCP 195's floor
     declared.update(tls=policy, tls_mutual=bool(policy.get("mutual")),
                     tls_min_version=policy["min_version"])
     return client, declared

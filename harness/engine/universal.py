@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from harness.engine.semantics import SemanticRule, StoreSituation, judge_status
+from harness.engine.semantics import StoreSituation, judge_status
 from harness.net.requestor import DimseMessage
 from harness.net.trace import Trace
 from harness.wire.constants import (
@@ -137,7 +137,7 @@ class UniversalChecks:
         self.seen.add("C03 status fits the situation")
         if fits is False:
             self.note("C03 status fits the situation", rule.severity,
-                      f"{status_label(status)} although {_negate(rule)} ({rule.reference})")
+                      f"{status_label(status)} although {rule.unfit} ({rule.reference})")
 
     def early_response(self, entries: list[Any], assoc: int, status: int | None) -> None:
         """Success or Warning must not come before the whole data set was sent (9.3.1.3)."""
@@ -242,20 +242,6 @@ class UniversalChecks:
             observed = "; ".join(unique[:5]) + (f" (+{len(unique) - 5} more)"
                                                 if len(unique) > 5 else "")
             run.check(name, worst, False, expected, observed, reference)
-
-
-def _negate(rule: SemanticRule) -> str:
-    """Why the status does not fit, in words, for the check's observed text."""
-    return {
-        0x0210: "no other request with that Message ID was outstanding",
-        0x0211: "the request was a C-STORE-RQ on an accepted Storage context",
-        0x0122: "the SOP class sent was the one negotiated for that context",
-        0x0117: "the SOP Instance UIDs sent were valid",
-        0xB000: "the stored object equals what was sent (nothing coerced)",
-        0xB006: "the stored object equals what was sent (nothing discarded)",
-        0xB007: "the data set sent was a complete, unaltered instance of its class, stored "
-                "as sent",
-    }.get(rule.status, f"it does not fit: {rule.condition}")
 
 
 def _ae(value: str | bytes) -> bytes:

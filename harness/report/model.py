@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.engine.model import GROUP_TITLES
+from harness.engine.model import GROUP_TITLES, NOT_RUN_TARGET_DOWN
 from harness.engine.model import SEVERITIES as SEVERITIES  # read by the report writers
 
 # Display order: worst first, so tables and charts lead with what needs attention.
@@ -188,7 +188,7 @@ def run_notes(results: Mapping[str, Any]) -> list[str]:
     down = results.get("target_down")
     if isinstance(down, Mapping):
         not_run = sum(1 for s in items if as_text(s.get("observed")).startswith(
-            "not run: the target is down"))
+            NOT_RUN_TARGET_DOWN))
         if down.get("after"):
             notes.append(f"The SCP stopped accepting connections after scenario "
                          f"{as_text(down.get('after'))}: that scenario fails, and the "

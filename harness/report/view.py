@@ -368,6 +368,12 @@ def scenario_view(scenario: Mapping[str, Any], anchor: str) -> ScenarioView:
     )
 
 
+def _rejected_row(uid: str, name: str, result: Any) -> RejectedRow:
+    """A refused context's row: the result as given, with its PS3.8 Table 9-18 meaning."""
+    meaning = PC_RESULTS.get(result, "") if isinstance(result, int) else ""
+    return RejectedRow(uid, name, as_text(result), meaning)
+
+
 def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> ConformanceView:
     raw = results.get("conformance")
     conf = as_mapping(raw)
@@ -394,22 +400,17 @@ def _conformance(results: Mapping[str, Any], views: list[ScenarioView]) -> Confo
     ]
     for item in (as_mapping(r) for r in as_list(conf.get("rejected"))):
         uid = as_text(item.get("sop_class"))
-        result = item.get("result")
-        meaning = PC_RESULTS.get(result, "") if isinstance(result, int) else ""
-        view.rejected.append(
-            RejectedRow(uid, as_text(item.get("name")) or uid_name(uid), as_text(result), meaning)
-        )
+        view.rejected.append(_rejected_row(uid, as_text(item.get("name")) or uid_name(uid),
+                                           item.get("result")))
 
     # A transfer syntax refused for a class accepted in another (issue 13).
     for item in (as_mapping(r) for r in as_list(conf.get("rejected_transfer_syntaxes"))):
         uid = as_text(item.get("sop_class"))
         ts = as_text(item.get("transfer_syntax"))
-        result = item.get("result")
-        meaning = PC_RESULTS.get(result, "") if isinstance(result, int) else ""
         name = as_text(item.get("name")) or uid_name(uid) or uid
-        view.rejected.append(RejectedRow(
+        view.rejected.append(_rejected_row(
             uid, f"{name} in {as_text(item.get('transfer_syntax_name')) or uid_name(ts) or ts}",
-            as_text(result), meaning))
+            item.get("result")))
 
     max_pdu = conf.get("max_pdu")
     if isinstance(max_pdu, int) and not isinstance(max_pdu, bool):

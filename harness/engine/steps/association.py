@@ -39,6 +39,7 @@ from harness.wire.items import (
     UserInformation,
 )
 from harness.wire.pdu import AssociateAC, AssociateRQ
+from harness.wire.uid import ae_title_problem, encode_ae_title
 
 TIMEOUT_DOC = "seconds to wait for the SCP's answer"
 TIMEOUT_SHOWN = "--timeout"
@@ -210,13 +211,18 @@ async def op_associate(run: ScenarioRun, params: dict[str, Any], name: str) -> O
     scu = await connect(run, name)
     if isinstance(scu, Outcome):
         return scu
+    return await associate_on(run, scu, params)
+
+
+async def associate_on(run: ScenarioRun, scu: SimulatedSCU, params: dict[str, Any]) -> Outcome:
+    """Send the A-ASSOCIATE-RQ that ``params`` describe on an open connection (plain TCP or
+    TLS) and wait for the answer; an A-ASSOCIATE-AC gets the universal checks and feeds the
+    observed conformance statement."""
     rq = build_rq(run, params)
     run.our_max[scu.assoc_id] = rq.max_pdu_length or 0
     ids = [pc.context_id for pc in rq.presentation_contexts]
     if any(i % 2 == 0 for i in ids) or len(set(ids)) != len(ids):
         run.echoed.add("Presentation-context-ID")
-    from harness.wire.uid import ae_title_problem, encode_ae_title
-
     for field, value in (("Calling-AE-title", rq.calling_ae), ("Called-AE-title", rq.called_ae)):
         if ae_title_problem(encode_ae_title(value)):
             run.echoed.add(field)  # an AC must echo these fields, invalid or not

@@ -14,17 +14,15 @@ from harness.engine.universal import UniversalChecks
 from harness.scu.client import SimulatedSCU
 from harness.scu.outcome import Outcome
 from harness.wire.constants import (
-    DEFLATED_EXPLICIT_VR_LE,
-    EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
-    IMPLICIT_VR_LE,
     SOP_CLASS_SHORT_NAMES,
     TRANSFER_SYNTAX_SHORT_NAMES,
 )
+from harness.wire.dataset_raw import UNCOMPRESSED_TRANSFER_SYNTAXES
 
 SOP_CLASSES = SOP_CLASS_SHORT_NAMES
 TRANSFER_SYNTAXES = TRANSFER_SYNTAX_SHORT_NAMES
-NATIVE = {IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE}
+NATIVE = frozenset(UNCOMPRESSED_TRANSFER_SYNTAXES)
 KIND_FOR_CLASS = {spec.sop_class_uid: name for name, spec in KINDS.items() if name != "tiny"}
 KIND_FOR_CLASS[SOP_CLASSES["CT"]] = "tiny"
 
@@ -37,6 +35,13 @@ def sop_class(value: Any) -> str:
 def transfer_syntax(value: Any) -> str:
     text = str(value)
     return TRANSFER_SYNTAXES.get(text.upper(), text)
+
+
+def encoding_for(ts: str) -> str:
+    """The transfer syntax a synthetic data set is encoded in for a context of ``ts``: ``ts``
+    when native; otherwise Explicit VR Little Endian (the harness does not compress pixels,
+    so an encapsulated syntax gets native bytes: a deliberate mismatch)."""
+    return ts if ts in NATIVE else EXPLICIT_VR_LE
 
 
 def universal(run: ScenarioRun) -> UniversalChecks:

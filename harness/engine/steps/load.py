@@ -9,10 +9,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from harness.datasets import KINDS, with_sop_instance_uid
+from harness.datasets import KINDS, patch_uid, uid_of_length, uid_offsets, with_sop_instance_uid
 from harness.engine.context import ScenarioRun
 from harness.engine.steps.association import TIMEOUT_SHOWN, op_associate, op_release
-from harness.engine.steps.common import NATIVE, _scu, not_negotiated, transfer_syntax, universal
+from harness.engine.steps.common import (
+    _scu,
+    encoding_for,
+    not_negotiated,
+    transfer_syntax,
+    universal,
+)
 from harness.engine.steps.params import param
 from harness.engine.steps.registry import step
 from harness.engine.steps.store import (
@@ -25,7 +31,6 @@ from harness.engine.steps.store import (
 )
 from harness.scu.client import StoreRequest
 from harness.scu.outcome import Outcome
-from harness.wire.constants import EXPLICIT_VR_LE
 
 
 class BatchEntry(TypedDict, total=False):
@@ -80,16 +85,12 @@ class UniqueCopies:
     per store): what many-store scenarios need to stay fast."""
 
     def __init__(self, kind: str, ts: str) -> None:
-        from harness.datasets import uid_offsets
-
         self.template = _encoded(kind, 0, 0, ts, None)
         self.klass = KINDS[kind].sop_class_uid
         self.offset, self.length = uid_offsets(self.template, ts)["SOPInstanceUID"]
         self.base = int(time.time() * 1000) % 10**9 * 10**6
 
     def copy(self, n: int) -> tuple[bytes, str]:
-        from harness.datasets import patch_uid, uid_of_length
-
         buf = bytearray(self.template)
         uid = uid_of_length(self.base + n, self.length)
         patch_uid(buf, self.offset, self.length, uid)
@@ -255,11 +256,12 @@ async def op_store_batch(run: ScenarioRun, params: dict[str, Any], name: str) ->
         if found is None:
             return not_negotiated(f"no presentation context for {kind} was accepted")
         context_id, ts = found
-        data = _encoded(kind, seed, index, ts if ts in NATIVE else EXPLICIT_VR_LE, None)
+        encoding = encoding_for(ts)
+        data = _encoded(kind, seed, index, encoding, None)
         klass, uid = instance_uids(kind, seed, index)
         if "sop_instance" in entry:
             uid = resolve_uid(run, entry["sop_instance"])
-            data = with_sop_instance_uid(data, ts, uid)
+            data = with_sop_instance_uid(data, encoding, uid)
         request = StoreRequest(int(entry.get("message_id", next(run.message_ids))), klass, uid)
         situation = _situation(scu, request, context_id, uid, False)
         # Sent in one write: an earlier request of the batch is outstanding too.

@@ -18,20 +18,25 @@ from harness.datasets import (
     KINDS,
     MALFORMERS,
     NotApplicable,
+    build_instance,
+    derive_uid,
     encode_dataset,
     frames_for_pixel_bytes,
+    iter_encoded,
     make_instance,
     malform,
+    uid_offsets,
     with_sop_class_uid,
     with_sop_instance_uid,
 )
 from harness.engine.context import ScenarioRun, SentInstance
-from harness.engine.semantics import StoreSituation
+from harness.engine.semantics import StoreSituation, needs_stored_copy
 from harness.engine.steps.association import TIMEOUT_SHOWN
 from harness.engine.steps.common import (
     NATIVE,
     NotNegotiated,
     context_result,
+    encoding_for,
     needs_scu,
     not_negotiated,
     sop_class,
@@ -40,6 +45,7 @@ from harness.engine.steps.common import (
 )
 from harness.engine.steps.params import param
 from harness.engine.steps.registry import step
+from harness.engine.storage import compare
 from harness.scu.client import Framing, SimulatedSCU, StoreRequest
 from harness.scu.outcome import Outcome
 from harness.wire.constants import (
@@ -51,6 +57,9 @@ from harness.wire.constants import (
     MESSAGE_ID_BEING_RESPONDED_TO,
     VERIFICATION_SOP_CLASS,
 )
+from harness.wire.dimse import CCancelRQ, encode_command
+from harness.wire.status import classify, status_label
+from harness.wire.uid import uid_name
 
 # What the bytes of an encoding malformer really are, by the context's transfer syntax: the
 # stored object is compared with their true meaning (F06).
@@ -172,8 +181,6 @@ def _encoded(kind: str, seed: int, index: int, ts: str, pixel_bytes: int | None)
 @lru_cache(maxsize=256)
 def instance_uids(kind: str, seed: int, index: int) -> tuple[str, str]:
     """(SOP Class UID, SOP Instance UID) of a synthetic instance, without its pixels."""
-    from harness.datasets import build_instance
-
     ds = build_instance(kind, seed=seed, index=index, with_pixels=False)
     return str(ds.SOPClassUID), str(ds.SOPInstanceUID)
 
@@ -181,8 +188,6 @@ def instance_uids(kind: str, seed: int, index: int) -> tuple[str, str]:
 def _interleaved(run: ScenarioRun, spec: dict[str, Any],
                  request: StoreRequest) -> tuple[bytes, bytes | None]:
     """The message injected in the middle of a data set: a C-CANCEL or a whole C-STORE."""
-    from harness.wire.dimse import CCancelRQ, encode_command
-
     if spec.get("message", "cancel") == "cancel":
         target = int(spec.get("message_id", request.message_id))
         return encode_command(CCancelRQ(target)), None
@@ -194,8 +199,6 @@ def _interleaved(run: ScenarioRun, spec: dict[str, Any],
 
 async def _store_stream(run: ScenarioRun, scu: SimulatedSCU, params: dict[str, Any], kind: str,
                         seed: int, index: int, context_id: int, ts: str) -> Outcome:
-    from harness.datasets import iter_encoded
-
     total, chunks = iter_encoded(kind, seed=seed, transfer_syntax_uid=ts, index=index,
                                  pixel_bytes=int(params.get("pixel_bytes", 1 << 30)))
     klass, uid = instance_uids(kind, seed, index)
@@ -212,8 +215,6 @@ def _choose_context(scu: SimulatedSCU, params: dict[str, Any], klass: str) -> tu
     """The context a store goes on. A context the SCP rejected (or never saw) is used only
     when the step says ``unaccepted: true`` (the scenario is about exactly that); otherwise
     the step does not apply (:class:`NotNegotiated`)."""
-    from harness.wire.uid import uid_name
-
     ctx = params.get("context")
     accepted = scu.requestor.accepted_contexts
     if isinstance(ctx, int):
@@ -234,8 +235,6 @@ def resolve_uid(run: ScenarioRun, value: Any) -> str:
     text = str(value)
     if text.startswith("unique:"):
         if text not in run.uids:
-            from harness.datasets import derive_uid
-
             run.uids[text] = derive_uid("scenario", run.scenario.id, text, run.started)
         return run.uids[text]
     return text.replace("\\0", "\x00")
@@ -259,22 +258,18 @@ async def op_store(run: ScenarioRun, params: dict[str, Any], scu: SimulatedSCU) 
         return not_negotiated(str(exc))
     ts = transfer_syntax(params.get("transfer_syntax", context_ts))
     if ts not in NATIVE and "transfer_syntax" not in params and "data_hex" not in params:
-        from harness.wire.uid import uid_name
-
         return Outcome("skipped", f"the accepted transfer syntax {uid_name(ts)} needs "
                        "encapsulated (compressed) Pixel Data, which the harness does not "
                        "encode")
-    # An explicitly requested encapsulated syntax gets native bytes (a deliberate mismatch).
-    ts_encode = ts if ts in NATIVE else EXPLICIT_VR_LE
+    ts_encode = encoding_for(ts)  # an encapsulated syntax asked for gets native bytes
     real_ts: str | None = None
     if params.get("stream"):
         return await _store_stream(run, scu, params, kind, seed, index, context_id, ts_encode)
+    sent_class, sent_uid = instance_uids(kind, seed, index)
     if "data_hex" in params:
         data: bytes | None = bytes.fromhex(str(params["data_hex"]))
-        sent_class, sent_uid = instance_uids(kind, seed, index)
     else:
         data = _encoded(kind, seed, index, ts_encode, params.get("pixel_bytes"))
-        sent_class, sent_uid = instance_uids(kind, seed, index)
         try:
             if "sop_instance" in params or "dataset_sop_instance" in params:
                 data = with_sop_instance_uid(data, ts_encode, str(params.get(
@@ -356,8 +351,6 @@ def _dataset_uid(data: bytes | bytearray, ts: str,
                  keyword: str = "SOPInstanceUID") -> str | None:
     """A top-level UID (SOP Instance or Class) inside encoded data set bytes, if they can be
     walked."""
-    from harness.datasets import uid_offsets
-
     try:
         offset, length = uid_offsets(data, ts)[keyword]
     except Exception:  # a damaged data set: the walk may fail in many ways
@@ -395,10 +388,6 @@ def _situation(scu: SimulatedSCU, request: StoreRequest, context_id: int,
 def after_response(run: ScenarioRun, status: int | None, extra: dict[str, Any]) -> None:
     """Universal checks that need the request's situation and the storage directory: C03
     (status semantics) and S01 (nothing kept after a failure)."""
-    from harness.engine.semantics import needs_stored_copy
-    from harness.engine.storage import compare
-    from harness.wire.status import classify, status_label
-
     situation: StoreSituation | None = extra.get("situation")
     watch: KeptWatch | None = extra.get("kept")
     if status is None:
@@ -433,18 +422,14 @@ def _kept_after_failure(run: ScenarioRun, watch: KeptWatch, label: str,
     if found:
         where = ", ".join(f"{f.path.name} (SOP Instance UID {f.sop_instance_uid})"
                           for f in found[:3])
-        note = (f"answered {label}, yet the storage directory gained {where}"
-                + (" after the response" if final else ""))
-        if note.replace(" after the response", "") not in [
-                t.replace(" after the response", "")
-                for _s, t in universal(run).problems.get(name, [])]:
-            universal(run).note(name, "must", note)
+        note = f"answered {label}, yet the storage directory gained {where}"
+        late = " after the response"  # the second look (final); one note per finding
+        if note not in {t.removesuffix(late) for _s, t in universal(run).problems.get(name, [])}:
+            universal(run).note(name, "must", note + (late if final else ""))
 
 
 async def _nothing_partial(run: ScenarioRun, watch: KeptWatch, how: str) -> None:
     """S02: a store cut by an A-ABORT or a close leaves nothing, or the complete object."""
-    from harness.engine.storage import compare
-
     await asyncio.sleep(0.3)
     name = "S02 nothing partial after an abort"
     universal(run).seen.add(name)

@@ -24,11 +24,10 @@ from harness.engine.context import ScenarioRun
 from harness.engine.steps.association import (
     TIMEOUT_SHOWN,
     RQParams,
+    associate_on,
     build_rq,
     close_timeout,
-    observe_ac,
 )
-from harness.engine.steps.common import universal
 from harness.engine.steps.params import param
 from harness.engine.steps.registry import NoParams, step
 from harness.net.connection import ConnectionClosed, PeerTimeout
@@ -151,14 +150,8 @@ async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) 
               f"{info['version']} {info.get('cipher')}, SCP certificate "
               f"{info.get('peer_subject') or '(not read)'}" if info.get("version") else
               "finished on our side; the SCP had already ended the session")
-    rq = build_rq(run, params)
-    run.our_max[scu.assoc_id] = rq.max_pdu_length or 0
-    out = await scu.associate(rq, params.get("timeout"))
-    if out.kind == "accepted" and scu.ac is not None:
-        universal(run).associate_ac(rq, scu.ac)
-        observe_ac(run, rq, scu.ac)
-        out.extra["ac"] = scu.ac
-    elif out.kind == "close":
+    out = await associate_on(run, scu, params)
+    if out.kind == "close":
         reason = scu.requestor.stream.close_error
         run.check("TLS connection", "info", None, "recorded",
                   f"the SCP closed it after the handshake, before answering the "
@@ -166,7 +159,6 @@ async def op_tls_associate(run: ScenarioRun, params: dict[str, Any], name: str) 
                   "client certificate only then")
     if params.get("prefer_tls13") and info.get("version") == "TLSv1.2":
         await _check_tls13_preference(run, tls, name)
-    out.extra["rq"] = rq
     out.extra["tls"] = info
     out.detail = (f"{info.get('version')} {info.get('cipher')}; {out.detail}").strip("; ")
     return out
