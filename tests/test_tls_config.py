@@ -4,6 +4,7 @@ certificates made at test time, and every bad configuration is one line on stder
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,23 @@ def test_server_hostname_is_the_name_checked(certs: CertSet) -> None:
     with EmbeddedSCP(embedded_profile(), tls=server) as scp:
         assert asyncio.run(go(scp.port, "elsewhere.invalid")) == "connected"
         assert "certificate verify failed" in asyncio.run(go(scp.port, None))
+
+
+def test_run_checks_every_association_against_tls_server_name(certs: CertSet) -> None:
+    """`run --tls-server-name`: not only the pre-run handshake check but every scenario's
+    associations check the certificate for that name (a certificate made for another name
+    than the address, as behind a load balancer)."""
+    cert, key = certs.bad("wrong-host")  # made for elsewhere.invalid only
+    server = TLSOptions(cert=str(cert), key=str(key), ca=str(certs.ca)).server_context()
+    with EmbeddedSCP(embedded_profile(), tls=server) as scp:
+        code = main(["run", "--tls", "--target", f"127.0.0.1:{scp.port}", "--tls-ca",
+                     str(certs.ca), "--tls-cert", str(certs.client_cert), "--tls-key",
+                     str(certs.client_key), "--tls-server-name", "elsewhere.invalid",
+                     "-k", "assoc.baseline", "-q", "--json", "out.json"])
+    results = json.loads(Path("out.json").read_text())
+    [baseline] = [r for r in results["scenarios"] if r["id"] == "assoc.baseline"]
+    assert baseline["outcome"] == "pass", baseline["observed"]
+    assert code == 0
 
 
 def test_client_without_certificate_is_refused_by_mutual_scp(certs: CertSet,

@@ -13,6 +13,7 @@ from harness.engine.steps.common import (
     TRANSFER_SYNTAXES,
     needs_scu,
     sop_class,
+    tls_server_name,
     transfer_syntax,
     universal,
 )
@@ -78,7 +79,8 @@ async def connect(run: ScenarioRun, name: str) -> SimulatedSCU | Outcome:
         scu = await SimulatedSCU.connect(run.target.host, run.target.port,
                                          timeout=run.timeout, trace=run.trace,
                                          assoc_id=run.next_assoc_id(),
-                                         tls=run.target.tls.context if run.target.tls else None)
+                                         tls=run.target.tls.context if run.target.tls else None,
+                                         server_hostname=tls_server_name(run))
     except (ConnectionClosed, PeerTimeout) as exc:
         return Outcome("error", f"cannot connect: {exc}")
     run.associations[name] = scu

@@ -27,6 +27,13 @@ KIND_FOR_CLASS = {spec.sop_class_uid: name for name, spec in KINDS.items() if na
 KIND_FOR_CLASS[SOP_CLASSES["CT"]] = "tiny"
 
 
+def tls_server_name(run: ScenarioRun) -> str | None:
+    """--tls-server-name: the name the target's certificate is checked against on every
+    association (None: the target's host)."""
+    tls = run.target.tls
+    return tls.options.server_hostname if tls is not None else None
+
+
 def sop_class(value: Any) -> str:
     text = str(value)
     return SOP_CLASSES.get(text.upper(), text)

@@ -28,6 +28,7 @@ from harness.engine.steps.association import (
     build_rq,
     close_timeout,
 )
+from harness.engine.steps.common import tls_server_name
 from harness.engine.steps.params import param
 from harness.engine.steps.registry import NoParams, step
 from harness.net.connection import ConnectionClosed, PeerTimeout
@@ -91,7 +92,8 @@ async def _handshake(run: ScenarioRun, ctx: ssl.SSLContext, name: str) -> Simula
     start = time.monotonic()
     try:
         scu = await SimulatedSCU.connect(target.host, target.port, timeout=run.timeout,
-                                         trace=run.trace, assoc_id=run.next_assoc_id(), tls=ctx)
+                                         trace=run.trace, assoc_id=run.next_assoc_id(), tls=ctx,
+                                         server_hostname=tls_server_name(run))
     except PeerTimeout as exc:
         return Outcome("hang", str(exc), time.monotonic() - start)
     except ConnectionClosed as exc:
